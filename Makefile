@@ -1,0 +1,30 @@
+# Two commands do everything on a fresh machine with Python 3.11+:
+#   make verify   set up, then verify the reference backend and print the conformance table
+#   make test     set up, then run the whole test suite (lint, types, tests, notebooks)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: setup verify test lint clean
+
+$(BIN)/sessionspec: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/sessionspec
+
+verify: setup
+	$(BIN)/sessionspec verify reference:FileSessionStorage
+
+lint: setup
+	$(BIN)/ruff check spec reference conformance tests
+	$(BIN)/ruff format --check spec reference conformance tests
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -n 2
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

@@ -1,0 +1,1 @@
+"""Reference backends of sessionspec v1."""

@@ -1,0 +1,65 @@
+"""The behaviour catalogue is the one list of B01-B22, and SPEC.md documents each."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from spec import Level, behaviour, behaviours
+from spec.catalogue import SPEC_BEGIN, SPEC_END, parse_catalogue, render_spec_section, spec_path
+
+
+def test_catalogue_holds_exactly_b01_to_b22_each_once() -> None:
+    ids = [item.id for item in behaviours()]
+    assert ids == [f"B{n:02d}" for n in range(1, 23)]
+    assert len({item.slug for item in behaviours()}) == 22
+
+
+def test_levels_match_the_issue() -> None:
+    by_level = {level: [b.id for b in behaviours() if b.level is level] for level in Level}
+    assert by_level[Level.DURABLE] == ["B09", "B21"]
+    assert by_level[Level.CORE] == [f"B{n:02d}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 17, 18)]
+
+
+def test_spec_documents_every_behaviour_with_its_rule() -> None:
+    text = spec_path().read_text(encoding="utf-8")
+    for item in behaviours():
+        headings = re.findall(rf"^### {item.id} {re.escape(item.slug)} — ", text, re.MULTILINE)
+        assert len(headings) == 1, item.id
+        assert item.rule in text, f"{item.id}: rule text missing from SPEC.md"
+
+
+def test_spec_behaviour_section_is_generated_from_the_catalogue() -> None:
+    text = spec_path().read_text(encoding="utf-8")
+    section = text[text.index(SPEC_BEGIN) : text.index(SPEC_END) + len(SPEC_END)]
+    assert section == render_spec_section(), "run: python -m spec --write-spec"
+
+
+def test_lookup_by_id_and_slug() -> None:
+    assert behaviour("B13") is behaviour("corrupt-file-backup")
+    with pytest.raises(KeyError):
+        behaviour("B23")
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (
+            '[[behaviour]]\nid="B1"\nslug="x"\ntitle="t"\nlevel="core"\nrule="r"\nintent="i"',
+            "malformed",
+        ),
+        (
+            '[[behaviour]]\nid="B01"\nslug="x"\ntitle="t"\nlevel="core"\nrule="r"\nintent="i"\n'
+            * 2,
+            "unique",
+        ),
+        (
+            '[[behaviour]]\nid="B01"\nslug="x"\ntitle="t"\nlevel="core"\nrule="r"\nintent="i"\nx=1',
+            "unknown",
+        ),
+    ],
+)
+def test_malformed_catalogues_are_rejected(toml: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_catalogue(toml)
