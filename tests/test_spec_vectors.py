@@ -171,6 +171,10 @@ def oracle(data: bytes, now: datetime) -> dict[str, Any]:
     # ties in file order (sorted() is stable).
     live = [s for s in loaded if now - s["_at"] <= timedelta(hours=24)]
     live = sorted(live, key=lambda s: s["_at"], reverse=True)
+    # The cap (B18) holds at load too: sessions past the 100th in list order are evicted,
+    # which discards information, so the load is lossy.
+    if len(live) > spec.MAX_SESSIONS:
+        live, lossy = live[: spec.MAX_SESSIONS], True
     for s in live:
         del s["_at"]
     return {"result": "load", "loads": live, "skips": skips, "lossy": lossy}
