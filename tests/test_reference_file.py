@@ -1,0 +1,607 @@
+"""FileSessionStorage: the durable and file-v1 behaviours (B05-B06 durable parts, B09-B16,
+B19-B22) and the reference's own details: threads, logging, the factory, default path,
+child processes, umask, and wire compatibility with codex-mcp-server in real Node.js.
+
+Real files and real processes; faults are injected root-safely by turning the parent
+directory into a regular file (ENOTDIR).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import run_node
+from reference_helpers import (
+    NASTY_TEXTS,
+    START,
+    ManualClock,
+    backups,
+    temp_files,
+    turn,
+    writer_threads,
+)
+
+import spec
+from reference import (
+    DEFAULT_PATH,
+    FileSessionStorage,
+    InMemorySessionStorage,
+    create_session_storage,
+)
+
+LOGGER = "reference.file"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "store" / "sessions.json"
+
+
+@pytest.fixture
+def opened() -> Iterator[list[FileSessionStorage]]:
+    """Instances to close at teardown even when a test fails half-way."""
+    instances: list[FileSessionStorage] = []
+    yield instances
+    for storage in instances:
+        with contextlib.suppress(OSError):
+            storage.close()
+
+
+@pytest.fixture
+def open_store(path: Path, clock: ManualClock, opened: list[FileSessionStorage]) -> Any:
+    def open_storage(at: Path = path) -> FileSessionStorage:
+        opened.append(FileSessionStorage(at, clock=clock))
+        return opened[-1]
+
+    return open_storage
+
+
+def fill(storage: spec.SessionStorage, clock: ManualClock, count: int = 3) -> list[str]:
+    """Sessions with nasty texts, distinct access times and a mix of conversation ids."""
+    ids = []
+    for i in range(count):
+        sid = storage.create_session()
+        for j, text in enumerate(NASTY_TEXTS):
+            storage.add_turn(sid, turn(text, NASTY_TEXTS[-1 - j], at=clock.now))
+        if i % 3:
+            storage.set_codex_conversation_id(sid, ["", "conv"][i % 2])
+        clock.advance(timedelta(milliseconds=1))
+        ids.append(sid)
+    return ids
+
+
+def break_directory(directory: Path) -> Path:
+    """Replace ``directory`` by a regular file, so every save in it fails with ENOTDIR."""
+    moved = directory.with_name(directory.name + ".moved")
+    directory.rename(moved)
+    directory.write_bytes(b"not a directory")
+    return moved
+
+
+def repair_directory(directory: Path, moved: Path) -> None:
+    directory.unlink()
+    moved.rename(directory)
+
+
+def errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == LOGGER and r.levelno == logging.ERROR]
+
+
+# -- durable parts of core behaviours ---------------------------------------------------------
+
+
+def test_B05_a_deleted_session_stays_gone_after_reopen(open_store: Any) -> None:
+    storage = open_store()
+    keep, gone = storage.create_session(), storage.create_session()
+    assert storage.delete_session(gone)
+    storage.close()
+    assert [s.id for s in open_store().list_sessions()] == [keep]
+
+
+def test_B06_an_empty_conversation_id_survives_reopen(open_store: Any, path: Path) -> None:
+    storage = open_store()
+    sid = storage.create_session()
+    storage.set_codex_conversation_id(sid, "")
+    storage.close()
+    assert json.loads(path.read_bytes())["sessions"][0]["codexConversationId"] == ""
+    assert open_store().get_codex_conversation_id(sid) == ""
+
+
+def test_B08_a_rejected_id_writes_nothing(open_store: Any, path: Path) -> None:
+    storage = open_store()
+    with pytest.raises(spec.ValidationError):
+        storage.ensure_session("../escape")
+    storage.close()
+    assert not path.parent.exists()
+
+
+# -- B09-B16 ------------------------------------------------------------------------------------
+
+
+def test_B09_close_and_reopen_restores_the_same_state(open_store: Any, clock: ManualClock) -> None:
+    storage = open_store()
+    ids = fill(storage, clock, 5)
+    storage.add_turn(ids[0], spec.ConversationTurn("p", "r", START + timedelta(microseconds=999)))
+    storage.ensure_session(ids[2])  # a tie-free but non-creation list order
+    before = storage.list_sessions()
+    storage.close()
+    after = open_store().list_sessions()
+    assert after == before
+    assert all(s.created_at.tzinfo is not None for s in after)
+    assert after[1].turns[-1].timestamp == START  # sub-millisecond digits truncated
+
+
+def test_B09_ties_in_last_access_keep_their_order_across_reopen(open_store: Any) -> None:
+    storage = open_store()
+    ids = [storage.create_session() for _ in range(5)]  # the clock stands still: all tie
+    storage.add_turn(ids[2], turn("x"))
+    before = [s.id for s in storage.list_sessions()]
+    assert before == [ids[2], ids[4], ids[3], ids[1], ids[0]]
+    storage.close()
+    assert [s.id for s in open_store().list_sessions()] == before
+
+
+def test_B10_every_file_written_is_writer_valid(
+    open_store: Any, path: Path, clock: ManualClock
+) -> None:
+    storage = open_store()
+    ids = fill(storage, clock, 4)
+    for step in range(3):
+        storage.flush()
+        data = path.read_bytes()
+        assert not data.startswith(b"\xef\xbb\xbf")
+        document = json.loads(data.decode("utf-8"))
+        assert [e.message for e in spec.writer_validator().iter_errors(document)] == []
+        file_ids = [s["id"] for s in document["sessions"]]
+        assert len(file_ids) == len(set(file_ids))
+        assert file_ids == [s.id for s in storage.list_sessions()]
+        storage.reset_session(ids[step])
+
+
+def test_B11_a_missing_file_is_an_empty_store_and_nothing_is_created(
+    open_store: Any, path: Path
+) -> None:
+    storage = open_store()
+    assert storage.list_sessions() == []
+    storage.get_session("x")
+    storage.flush()
+    storage.close()
+    assert not path.parent.exists()
+
+
+def test_B11_the_first_save_creates_private_directories(open_store: Any, tmp_path: Path) -> None:
+    deep = tmp_path / "a" / "b" / "sessions.json"
+    storage = open_store(deep)
+    storage.create_session()
+    storage.flush()
+    for directory in (tmp_path / "a", tmp_path / "a" / "b"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+
+
+def test_B12_a_directory_at_the_path_raises_and_touches_nothing(
+    path: Path, clock: ManualClock
+) -> None:
+    path.mkdir(parents=True)
+    stale = path.with_name(path.name + ".old.tmp")
+    stale.write_bytes(b"")
+    os.utime(stale, (0, 0))
+    before = sorted(p.name for p in path.parent.iterdir())
+    with pytest.raises(OSError):
+        FileSessionStorage(path, clock=clock)
+    assert sorted(p.name for p in path.parent.iterdir()) == before
+
+
+def test_B12_a_path_component_that_is_not_a_directory_raises(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError):
+        FileSessionStorage(tmp_path / "file" / "sessions.json", clock=clock)
+    assert (tmp_path / "file").read_bytes() == b"x"
+
+
+def test_B13_corrupt_file_is_moved_aside_byte_identical(
+    open_store: Any, path: Path, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    path.parent.mkdir()
+    corrupt = b'{"version": 1, "sessions": [\xff'
+    path.write_bytes(corrupt)
+    path.chmod(0o644)
+    epoch_ms = int(clock.now.timestamp() * 1000)
+    taken = [path.with_name(f"sessions.json.{epoch_ms}.bak")]
+    taken.append(path.with_name(f"sessions.json.{epoch_ms}.1.bak"))
+    for name in taken:
+        name.write_bytes(b"someone else's")
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    storage = open_store()
+    backup = path.with_name(f"sessions.json.{epoch_ms}.2.bak")
+    assert backup.read_bytes() == corrupt
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert all(name.read_bytes() == b"someone else's" for name in taken)
+    assert not path.exists() and storage.list_sessions() == []
+    assert any(str(backup) in r.getMessage() for r in caplog.records)
+    storage.create_session()
+    storage.flush()
+    assert backup.read_bytes() == corrupt
+
+
+def test_B14_a_future_version_is_set_aside_and_never_overwritten(
+    open_store: Any, path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path.parent.mkdir()
+    future = b'{"version": 2, "sessions": [], "whatever": "v2 holds"}'
+    path.write_bytes(future)
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    storage = open_store()
+    assert storage.list_sessions() == []
+    (backup,) = backups(path)
+    assert backup.read_bytes() == future
+    assert any(str(backup) in r.getMessage() for r in caplog.records)
+    storage.create_session()
+    storage.close()
+    assert backup.read_bytes() == future
+    assert json.loads(path.read_bytes())["version"] == 1
+
+
+def test_B15_invalid_records_are_skipped_and_the_original_bytes_kept(
+    open_store: Any, path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path.parent.mkdir()
+    good = {
+        "id": "good",
+        "createdAt": "2026-01-01T11:00:00Z",
+        "lastAccessedAt": "2026-01-01T11:00:00Z",
+        "turns": [
+            {"prompt": "p", "response": "r", "timestamp": "2026-01-01T11:00:00Z"},
+            {"prompt": 1},
+        ],
+    }
+    original = json.dumps({"version": 1, "sessions": [good, {"id": "bad"}, 7]}).encode()
+    path.write_bytes(original)
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    storage = open_store()
+    session = storage.get_session("good")
+    assert session is not None and len(session.turns) == 1
+    assert [s.id for s in storage.list_sessions()] == ["good"]
+    messages = [r.getMessage() for r in caplog.records]
+    for location in ("sessions[0].turns[1]:", "sessions[1]:", "sessions[2]:"):
+        assert any(location in m for m in messages), location
+    (backup,) = backups(path)
+    assert backup.read_bytes() == original
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    path.write_bytes(b"changed by someone after the load")  # the backup holds what was read
+    storage.add_turn("good", turn("x"))
+    storage.close()
+    assert backup.read_bytes() == original
+    assert len(backups(path)) == 1
+
+
+def test_B15_a_lossless_load_makes_no_backup(open_store: Any, path: Path) -> None:
+    path.parent.mkdir()
+    path.write_bytes(
+        b'{"sessions": [{"turns": [], "id": "a", "codexConversationId": null,'
+        b' "createdAt": "2026-01-01t12:00:00+01:00", "lastAccessedAt": "2026-01-01T11:00:00z"}],'
+        b' "version": 1.0}'
+    )
+    storage = open_store()
+    assert [s.id for s in storage.list_sessions()] == ["a"]
+    assert backups(path) == []
+
+
+def test_B16_only_stale_temp_files_are_removed(
+    open_store: Any, path: Path, clock: ManualClock
+) -> None:
+    path.parent.mkdir()
+    now = clock.now.timestamp()
+    ages = {
+        "sessions.json.123-abc.tmp": 2 * 3600,  # stale: removed
+        "sessions.json..tmp": 3601,  # '*' may be empty: stale, removed
+        "sessions.json.456-def.tmp": 1800,  # younger: another live writer
+        "sessions.json.789-ghi.tmp": 3600,  # exactly an hour: not older, kept
+        "sessions.json.tmp": 7200,  # does not match <name>.*.tmp
+        "other.json.1-x.tmp": 7200,  # another file's
+        "sessions.json.5.bak": 7200,
+    }
+    for name, age in ages.items():
+        (path.parent / name).write_bytes(b"x")
+        os.utime(path.parent / name, (now - age, now - age))
+    storage = open_store()
+    left = sorted(p.name for p in path.parent.iterdir())
+    assert left == sorted(set(ages) - {"sessions.json.123-abc.tmp", "sessions.json..tmp"})
+    storage.create_session()
+    storage.flush()
+    own = {p.name for p in temp_files(path)} - set(ages)
+    assert own == set()  # no temp file of this instance remains after a save
+
+
+# -- B19-B22 ------------------------------------------------------------------------------------
+
+
+def test_B19_readers_only_ever_see_a_complete_file(
+    open_store: Any, path: Path, clock: ManualClock
+) -> None:
+    storage = open_store()
+    ids = fill(storage, clock, 3)
+    storage.flush()
+    seen: list[bytes] = []
+    done = threading.Event()
+
+    def read_while_writing() -> None:
+        while not done.is_set():
+            seen.append(path.read_bytes())
+
+    reader = threading.Thread(target=read_while_writing)
+    reader.start()
+    try:
+        for i in range(100):
+            storage.add_turn(ids[i % 3], turn("x" * 10_000))
+            storage.flush()
+    finally:
+        done.set()
+        reader.join()
+    assert seen
+    for data in seen:
+        json.loads(data)  # never half a file
+    assert list(temp_files(path)) == []
+
+
+def test_B19_each_instance_has_its_own_temp_name(open_store: Any, path: Path) -> None:
+    first, second = open_store(), open_store()
+    assert first._temp_path != second._temp_path
+    assert first._temp_path.name.startswith("sessions.json.")
+    assert first._temp_path.name.endswith(".tmp")
+
+
+def test_B20_files_and_directories_are_private_whatever_the_umask(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    path = tmp_path / "new" / "sessions.json"
+    old = os.umask(0)
+    try:
+        with FileSessionStorage(path, clock=clock) as storage:
+            storage.create_session()
+            storage.flush()
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+            path.chmod(0o666)  # someone widened it: the next save narrows it again
+            storage.create_session()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_B21_flush_after_a_burst_puts_exactly_the_final_state_on_disk(
+    open_store: Any, clock: ManualClock
+) -> None:
+    storage = open_store()
+    ids = [storage.create_session() for _ in range(20)]
+    for i in range(2000):
+        sid = ids[i % 20]
+        storage.add_turn(sid, turn(f"turn {i}"))
+        if i % 7 == 0:
+            storage.set_codex_conversation_id(sid, f"conv {i}")
+        if i % 500 == 499:
+            storage.delete_session(ids[(i // 500)])
+    storage.flush()
+    expected = storage.list_sessions()
+    assert [s.id for s in open_store().list_sessions()] == [s.id for s in expected]
+    assert open_store().list_sessions() == expected
+
+
+def test_B21_close_flushes(open_store: Any, clock: ManualClock) -> None:
+    storage = open_store()
+    ids = fill(storage, clock, 2)
+    expected = storage.list_sessions()
+    storage.close()
+    assert open_store().list_sessions() == expected
+    assert ids
+
+
+def test_B22_a_failed_write_raises_from_flush_and_loses_nothing(
+    open_store: Any, path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger=LOGGER)
+    storage = open_store()
+    first = storage.create_session()
+    storage.flush()
+    moved = break_directory(path.parent)
+    storage.add_turn(first, turn("during the fault"))
+    with pytest.raises(NotADirectoryError):
+        storage.flush()
+    second = storage.create_session()
+    with pytest.raises(OSError):
+        storage.flush()
+    assert len(errors(caplog)) == 1  # once, not again until a save succeeds
+    session = storage.get_session(first)
+    assert session is not None and len(session.turns) == 1  # memory was not rolled back
+    failures = storage._failures
+    with pytest.raises(OSError):
+        storage.flush()
+    assert storage._failures == failures + 1  # flush tried exactly once more: no loop
+    repair_directory(path.parent, moved)
+    storage.flush()
+    expected = storage.list_sessions()
+    assert {s.id for s in expected} == {first, second}
+    assert open_store().list_sessions() == expected
+    moved = break_directory(path.parent)  # after a success, a new failure is logged again
+    storage.reset_session(first)
+    with pytest.raises(OSError):
+        storage.flush()
+    assert len(errors(caplog)) == 2
+    repair_directory(path.parent, moved)
+
+
+# -- the reference's own details -----------------------------------------------------------------
+
+
+def test_close_stops_the_writer_thread_and_is_idempotent(open_store: Any) -> None:
+    before = set(writer_threads())
+    storage = open_store()
+    storage.create_session()
+    assert set(writer_threads()) - before  # started by the first mutation
+    storage.close()
+    storage.close()
+    assert set(writer_threads()) == before
+
+
+def test_close_stops_the_writer_thread_even_when_its_flush_fails(
+    open_store: Any, path: Path
+) -> None:
+    before = set(writer_threads())
+    storage = open_store()
+    storage.create_session()
+    storage.flush()
+    moved = break_directory(path.parent)
+    storage.create_session()
+    with pytest.raises(OSError):
+        storage.close()
+    assert set(writer_threads()) == before
+    storage.close()  # does nothing now
+    repair_directory(path.parent, moved)
+
+
+def test_opening_without_mutating_starts_no_thread(open_store: Any) -> None:
+    before = set(writer_threads())
+    storage = open_store()
+    storage.list_sessions()
+    assert set(writer_threads()) == before
+
+
+def test_mutations_never_raise_when_saving_fails(open_store: Any, path: Path) -> None:
+    storage = open_store()
+    path.parent.mkdir()
+    moved = break_directory(path.parent)
+    sid = storage.create_session()  # the save fails in the writer thread, not here
+    storage.add_turn(sid, turn("x"))
+    storage.ensure_session("other")
+    with pytest.raises(OSError):
+        storage.flush()
+    repair_directory(path.parent, moved)
+
+
+def test_the_factory_honours_upstreams_environment_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("CODEX_MCP_SESSION_FILE", raising=False)
+    monkeypatch.setenv("CODEX_MCP_MEMORY_ONLY", "true")
+    assert isinstance(create_session_storage(), InMemorySessionStorage)
+    monkeypatch.setenv("CODEX_MCP_MEMORY_ONLY", "1")  # upstream compares with 'true' only
+    with create_session_storage() as storage:
+        assert isinstance(storage, FileSessionStorage)
+        assert storage.path == tmp_path / ".codex-mcp" / "sessions.json"
+    monkeypatch.delenv("CODEX_MCP_MEMORY_ONLY")
+    monkeypatch.setenv("CODEX_MCP_SESSION_FILE", "~/elsewhere/s.json")
+    with create_session_storage() as storage:
+        assert isinstance(storage, FileSessionStorage)
+        assert storage.path == tmp_path / "elsewhere" / "s.json"
+    monkeypatch.setenv("CODEX_MCP_SESSION_FILE", "")  # empty: the default, like upstream
+    with create_session_storage() as storage:
+        assert isinstance(storage, FileSessionStorage)
+        assert storage.path == tmp_path / ".codex-mcp" / "sessions.json"
+
+
+def test_the_default_path_is_expanded_at_construction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    storage = FileSessionStorage()
+    monkeypatch.setenv("HOME", str(tmp_path / "later"))
+    assert storage.path == tmp_path / ".codex-mcp" / "sessions.json"
+    assert Path("~/.codex-mcp/sessions.json") == DEFAULT_PATH
+    storage.create_session()
+    storage.close()
+    assert (tmp_path / ".codex-mcp" / "sessions.json").is_file()
+
+
+CHILD = """
+import json, sys
+from reference import FileSessionStorage
+import spec
+now = spec.parse_timestamp(sys.argv[2])
+with FileSessionStorage(sys.argv[1], clock=lambda: now) as storage:
+    print(json.dumps([
+        [s.id, s.created_at.isoformat(), s.last_accessed_at.isoformat(), s.codex_conversation_id,
+         [[t.prompt, t.response, t.timestamp.isoformat()] for t in s.turns]]
+        for s in storage.list_sessions()
+    ]))
+"""
+
+
+def test_a_fresh_child_process_reads_back_exactly_what_was_written(
+    open_store: Any, path: Path, clock: ManualClock
+) -> None:
+    storage = open_store()
+    fill(storage, clock, 4)
+    expected = [
+        [
+            s.id,
+            s.created_at.isoformat(),
+            s.last_accessed_at.isoformat(),
+            s.codex_conversation_id,
+            [[t.prompt, t.response, t.timestamp.isoformat()] for t in s.turns],
+        ]
+        for s in storage.list_sessions()
+    ]
+    storage.close()
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), spec.format_timestamp(clock.now)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    assert json.loads(done.stdout.decode("utf-8")) == expected
+
+
+# -- wire compatibility with codex-mcp-server, in real Node.js -----------------------------------
+
+
+def test_a_file_written_by_upstream_loads_completely(
+    upstream_file: tuple[Path, dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    path, facts = upstream_file
+    document = json.loads(path.read_bytes())
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    with FileSessionStorage(path) as storage:
+        sessions = storage.list_sessions()
+    assert [s.id for s in sessions] == facts["ids"]
+    assert [len(s.turns) for s in sessions] == facts["turns"]
+    for session, record in zip(sessions, document["sessions"], strict=True):
+        assert session.codex_conversation_id == record.get("codexConversationId")
+        assert [(t.prompt, t.response) for t in session.turns] == [
+            (t["prompt"], t["response"]) for t in record["turns"]
+        ]
+        assert spec.format_timestamp(session.last_accessed_at) == record["lastAccessedAt"]
+    assert backups(path) == [] and caplog.records == []
+
+
+def test_node_reads_what_the_reference_wrote(
+    open_store: Any, path: Path, clock: ManualClock
+) -> None:
+    storage = open_store()
+    fill(storage, clock, 4)
+    storage.close()
+    written = json.loads(path.read_bytes())
+    read = run_node("reference_reader.mjs", str(path))
+    assert read["badTimestamps"] == []
+    assert read["version"] == 1
+    assert read["sessions"] == written["sessions"]  # texts, ids and timestamps exactly
+    texts = {t["prompt"] for s in read["sessions"] for t in s["turns"]}
+    assert set(NASTY_TEXTS) <= texts

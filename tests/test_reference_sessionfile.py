@@ -1,0 +1,119 @@
+"""The pure codec of reference/sessionfile.py: details the vectors and the kit do not pin."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from reference_helpers import NASTY_TEXTS, START, turn
+
+import spec
+from reference.sessionfile import (
+    CorruptFileError,
+    UnsupportedVersionError,
+    decode,
+    encode,
+)
+
+
+def sample_sessions() -> list[spec.SessionData]:
+    return [
+        spec.SessionData(
+            f"s{i}",
+            START,
+            START + timedelta(seconds=i),
+            tuple(turn(t, NASTY_TEXTS[-1 - j]) for j, t in enumerate(NASTY_TEXTS)),
+            codex_conversation_id=[None, "", "conv"][i % 3],
+        )
+        for i in range(3)
+    ]
+
+
+def test_encode_writes_the_writer_profile_in_the_given_order() -> None:
+    sessions = sample_sessions()
+    data = encode(sessions)
+    assert not data.startswith(b"\xef\xbb\xbf")
+    document = json.loads(data.decode("utf-8"))
+    assert [e.message for e in spec.writer_validator().iter_errors(document)] == []
+    assert [s["id"] for s in document["sessions"]] == ["s0", "s1", "s2"]
+
+
+def test_encode_omits_a_none_conversation_id_but_keeps_the_empty_string() -> None:
+    document = json.loads(encode(sample_sessions()))
+    assert "codexConversationId" not in document["sessions"][0]
+    assert document["sessions"][1]["codexConversationId"] == ""
+    assert document["sessions"][2]["codexConversationId"] == "conv"
+
+
+def test_encode_indents_two_spaces_and_writes_timestamps_like_to_iso_string() -> None:
+    session = spec.SessionData("a", START, START, (turn("x"),))
+    text = encode([session]).decode("utf-8")
+    assert text.startswith('{\n  "version": 1,\n  "sessions": [\n    {\n      "id": "a",')
+    assert '"timestamp": "2026-01-01T12:00:00.000Z"' in text
+
+
+def test_encode_escapes_lone_surrogates_and_keeps_other_text_raw() -> None:
+    session = spec.SessionData("a", START, START, (turn("lone \ud800 \udfff", "héllo 🚀"),))
+    data = encode([session])
+    data.decode("utf-8")  # valid UTF-8 although the text is not
+    assert b"\\ud800" in data and b"\\udfff" in data
+    assert "héllo 🚀".encode() in data  # ensure_ascii=False for everything else
+
+
+def test_decode_reads_back_exactly_what_encode_wrote() -> None:
+    sessions = sample_sessions()
+    decoded = decode(encode(sessions))
+    assert list(decoded.sessions) == sessions
+    assert decoded.skipped == () and decoded.lossy is False
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\xef\xbb\xbf{}",
+        b'{"version": 1, "sessions": []} x',
+        b'{"version": 1, "sessions": [], "n": NaN}',
+        b"[]",
+        b'{"version": 1}',
+        b'{"version": 1, "sessions": {}}',
+        b'{"version": 1, "sessions": ["\xff"]}',
+        b"[" * 100_000,
+    ],
+    ids=[
+        "empty",
+        "bom",
+        "trailing",
+        "nan",
+        "array",
+        "no-sessions",
+        "sessions-object",
+        "latin1",
+        "deep",
+    ],
+)
+def test_decode_raises_corrupt_for_what_cannot_be_parsed(data: bytes) -> None:
+    with pytest.raises(CorruptFileError):
+        decode(data)
+
+
+@pytest.mark.parametrize("version", ["2", "0", "-1", "1.5", '"1"', "true", "null", "1e400"])
+def test_decode_raises_unsupported_version(version: str) -> None:
+    with pytest.raises(UnsupportedVersionError):
+        decode(f'{{"version": {version}, "sessions": []}}'.encode())
+
+
+@pytest.mark.parametrize("version", ["1.0", "1e0", "10e-1"])
+def test_decode_reads_integral_numbers_as_version_1(version: str) -> None:
+    assert decode(f'{{"version": {version}, "sessions": []}}'.encode()).sessions == ()
+
+
+def test_decode_counts_a_repeated_member_name_as_lossy() -> None:
+    data = b'{"version": 1, "sessions": [], "sessions": []}'
+    assert decode(data).lossy is True
+
+
+def test_decode_reads_huge_numbers_in_unknown_members_instead_of_failing() -> None:
+    data = b'{"version": 1, "sessions": [], "big": 1' + b"0" * 5000 + b"}"
+    assert decode(data).lossy is True  # an unknown member, not a corrupt file
