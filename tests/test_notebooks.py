@@ -39,7 +39,6 @@ def test_notebook_runs_top_to_bottom(
     env = {
         **os.environ,
         "HOME": str(home),
-        "MPLBACKEND": "Agg",
         "PYTHONHASHSEED": "0",
     }
     for name in ("CODEX_MCP_MEMORY_ONLY", "CODEX_MCP_SESSION_FILE"):
