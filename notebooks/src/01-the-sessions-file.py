@@ -172,11 +172,14 @@ for v in vectors[:8]:
 # %% [markdown]
 # Schema validation needs a JSON value, so first the bytes must *be* a JSON text: UTF-8 with
 # no byte-order mark, one value and nothing after it. Python's `json` module is more lenient
-# than RFC 8259 (it accepts `NaN` and `Infinity`, and `json.loads` on `str` would happily eat a
-# BOM if we decoded with `utf-8-sig`), so the parser below is strict on purpose. A file that
-# fails here is valid under neither profile.
+# than that: `json.loads(b'\xef\xbb\xbf{"a": NaN}')` happily returns `{'a': nan}`, skipping
+# the BOM and accepting a `NaN` that is not JSON at all. So the parser below is strict on
+# purpose. A file that fails here is valid under neither profile.
 
 # %%
+print("json.loads, lenient:", json.loads(b'\xef\xbb\xbf{"a": NaN}'))
+
+
 def parse_strict(data: bytes):
     """The bytes as a JSON value, or raise ValueError: UTF-8, no BOM, RFC 8259 only."""
     if data.startswith(b"\xef\xbb\xbf"):
@@ -196,6 +199,11 @@ def validity(data: bytes):
         return False, False, f"not a JSON text: {exc}"
     return reader.is_valid(document), writer.is_valid(document), None
 
+
+try:
+    parse_strict(b'\xef\xbb\xbf{"a": NaN}')
+except ValueError as exc:
+    print("parse_strict:        ", exc)
 
 rows = []
 for v in vectors:
