@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from os import PathLike
 from pathlib import Path
 
-from reference.sessionfile import Decoded, InvalidFileError, decode, encode
+from reference.sessionfile import Decoded, InvalidFileError, SessionEncoder, decode
 from reference.table import SessionTable, TableStorage
 from spec import MAX_SESSIONS, SESSION_TTL, STALE_TEMP_AGE, Clock, Level, utc_now
 
@@ -88,6 +88,7 @@ class FileSessionStorage(TableStorage):
         self._stopping = False
         self._closed = False
         self._writer: threading.Thread | None = None
+        self._encoder = SessionEncoder()  # used by the writer thread only
 
     # -- loading ----------------------------------------------------------------------------
 
@@ -198,7 +199,9 @@ class FileSessionStorage(TableStorage):
                 self._saving = snapshot.revision
             error: Exception | None = None
             try:
-                _save_atomically(self.path, self._temp_path, encode(snapshot.sessions))
+                _save_atomically(
+                    self.path, self._temp_path, self._encoder.encode(snapshot.sessions)
+                )
             except Exception as exc:  # kept for flush(); the thread must outlive any failure
                 error = exc
             with self._wake:

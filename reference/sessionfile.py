@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from json.encoder import encode_basestring as _string  # C: escapes like json.dumps
 from typing import Any, NoReturn
 
 from spec import (
@@ -207,12 +208,51 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def encode(sessions: Iterable[SessionData]) -> bytes:
-    """The writer profile (B10) in the given order, indented by two spaces like upstream."""
-    document = {
-        "version": SCHEMA_VERSION,
-        "sessions": [_session_record(session) for session in sessions],
-    }
-    text = json.dumps(document, indent=2, ensure_ascii=False)
+    """The writer profile (B10) in the given order, indented by two spaces like upstream.
+
+    The bytes are exactly ``json.dumps(document, indent=2, ensure_ascii=False)`` with lone
+    surrogates escaped (the tests check it), built from fixed templates around the stdlib's C
+    string escaper: with an indent, ``json.dumps`` runs its pure-Python encoder, which is
+    several times slower, and per-session pieces let ``SessionEncoder`` reuse them.
+    """
+    return _document([_session_bytes(session) for session in sessions])
+
+
+class SessionEncoder:
+    """``encode`` that reuses the bytes of every session unchanged since its last call.
+
+    Sessions are immutable and a change replaces the object, so "unchanged" is identity:
+    a save after one ``add_turn`` encodes one session, not the whole store.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[SessionData, bytes]] = {}
+
+    def encode(self, sessions: Iterable[SessionData]) -> bytes:
+        current = {}
+        for session in sessions:
+            cached = self._last.get(session.id)
+            if cached is None or cached[0] is not session:
+                cached = (session, _session_bytes(session))
+            current[session.id] = cached
+        self._last = current
+        return _document([piece for _, piece in current.values()])
+
+
+def _document(sessions: list[bytes]) -> bytes:
+    if not sessions:
+        return b'{\n  "version": %d,\n  "sessions": []\n}' % SCHEMA_VERSION
+    return b"".join(
+        [
+            b'{\n  "version": %d,\n  "sessions": [\n' % SCHEMA_VERSION,
+            b",\n".join(sessions),
+            b"\n  ]\n}",
+        ]
+    )
+
+
+def _session_bytes(session: SessionData) -> bytes:
+    text = _session_text(session)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
@@ -221,20 +261,26 @@ def encode(sessions: Iterable[SessionData]) -> bytes:
         return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
 
 
-def _session_record(session: SessionData) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "id": session.id,
-        "createdAt": format_timestamp(session.created_at),
-        "lastAccessedAt": format_timestamp(session.last_accessed_at),
-        "turns": [
-            {
-                "prompt": turn.prompt,
-                "response": turn.response,
-                "timestamp": format_timestamp(turn.timestamp),
-            }
-            for turn in session.turns
-        ],
-    }
-    if session.codex_conversation_id is not None:  # "" is a value and is kept (B06)
-        record["codexConversationId"] = session.codex_conversation_id
-    return record
+def _session_text(session: SessionData) -> str:
+    turns = [
+        f"        {{\n"
+        f'          "prompt": {_string(turn.prompt)},\n'
+        f'          "response": {_string(turn.response)},\n'
+        f'          "timestamp": "{format_timestamp(turn.timestamp)}"\n'
+        f"        }}"
+        for turn in session.turns
+    ]
+    turns_text = "[\n" + ",\n".join(turns) + "\n      ]" if turns else "[]"
+    conversation_id = (
+        ""
+        if session.codex_conversation_id is None  # absent, not null; "" is a value (B06)
+        else f',\n      "codexConversationId": {_string(session.codex_conversation_id)}'
+    )
+    return (
+        f"    {{\n"
+        f'      "id": {_string(session.id)},\n'
+        f'      "createdAt": "{format_timestamp(session.created_at)}",\n'
+        f'      "lastAccessedAt": "{format_timestamp(session.last_accessed_at)}",\n'
+        f'      "turns": {turns_text}{conversation_id}\n'
+        f"    }}"
+    )

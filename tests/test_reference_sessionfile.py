@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import re
+from dataclasses import replace
+from datetime import UTC, timedelta
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from reference_helpers import NASTY_TEXTS, START, turn
 
 import spec
 from reference.sessionfile import (
     CorruptFileError,
+    SessionEncoder,
     UnsupportedVersionError,
     decode,
     encode,
@@ -117,3 +123,86 @@ def test_decode_counts_a_repeated_member_name_as_lossy() -> None:
 def test_decode_reads_huge_numbers_in_unknown_members_instead_of_failing() -> None:
     data = b'{"version": 1, "sessions": [], "big": 1' + b"0" * 5000 + b"}"
     assert decode(data).lossy is True  # an unknown member, not a corrupt file
+
+
+def dumps_oracle(sessions: list[spec.SessionData]) -> bytes:
+    """What encode must produce: json.dumps with indent=2, lone surrogates escaped."""
+    document = {
+        "version": 1,
+        "sessions": [
+            {
+                "id": s.id,
+                "createdAt": spec.format_timestamp(s.created_at),
+                "lastAccessedAt": spec.format_timestamp(s.last_accessed_at),
+                "turns": [
+                    {
+                        "prompt": t.prompt,
+                        "response": t.response,
+                        "timestamp": spec.format_timestamp(t.timestamp),
+                    }
+                    for t in s.turns
+                ],
+                **(
+                    {}
+                    if s.codex_conversation_id is None
+                    else {"codexConversationId": s.codex_conversation_id}
+                ),
+            }
+            for s in sessions
+        ],
+    }
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    return re.sub("[\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text).encode()
+
+
+# A high then a low surrogate, as two code points, reads back as one astral character in
+# every JSON reader (in JavaScript both are the same UTF-16 string): not a round trip.
+SPLIT_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
+ANY_TEXT = st.text(st.characters(codec=None, categories=None), max_size=20).filter(
+    lambda text: SPLIT_PAIR.search(text) is None
+)
+SESSIONS = st.lists(
+    st.builds(
+        spec.SessionData,
+        id=st.from_regex(r"\A[A-Za-z0-9_-]{1,12}\Z"),
+        created_at=st.just(START),
+        last_accessed_at=st.datetimes(timezones=st.just(UTC)).map(spec.to_millis),
+        turns=st.lists(
+            st.builds(
+                spec.ConversationTurn,
+                prompt=ANY_TEXT,
+                response=ANY_TEXT,
+                timestamp=st.datetimes(timezones=st.just(UTC)),
+            ),
+            max_size=3,
+        ).map(tuple),
+        codex_conversation_id=st.none() | ANY_TEXT,
+    ),
+    max_size=4,
+    unique_by=lambda s: s.id,
+)
+
+
+@given(SESSIONS)
+def test_encode_writes_exactly_what_json_dumps_with_indent_2_writes(
+    sessions: list[spec.SessionData],
+) -> None:
+    assert encode(sessions) == dumps_oracle(sessions)
+    assert list(decode(encode(sessions)).sessions) == sessions
+
+
+def test_encode_reproduces_the_reference_writer_vector_byte_for_byte() -> None:
+    vectors = Path(spec.__file__).resolve().parent / "vectors"
+    data = (vectors / "valid" / "reference-writer-bytes.json").read_bytes()
+    assert encode(decode(data).sessions) == data
+
+
+def test_session_encoder_reuses_unchanged_sessions_and_sees_every_change() -> None:
+    encoder = SessionEncoder()
+    sessions = sample_sessions()
+    assert encoder.encode(sessions) == encode(sessions)
+    changed = replace(sessions[1], turns=(*sessions[1].turns, turn("new")))
+    sessions = [changed, sessions[0], sessions[2]]
+    assert encoder.encode(sessions) == encode(sessions)
+    assert encoder.encode(sessions[1:]) == encode(sessions[1:])
+    assert encoder.encode([]) == encode([])
