@@ -7,6 +7,7 @@ wait for the disk except in ``flush()`` and ``close()``.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fnmatch
 import glob
@@ -175,6 +176,14 @@ class FileSessionStorage(TableStorage):
                 self._wake.notify_all()
             if self._writer is not None:
                 self._writer.join()
+                atexit.unregister(self._close_at_exit)
+
+    def _close_at_exit(self) -> None:
+        # The writer is a daemon thread; a process that forgets close() still saves here.
+        try:
+            self.close()
+        except Exception as exc:  # an exit hook must not print a traceback
+            logger.error("could not save %s at exit: %s", self.path, exc)
 
     def _start_writer(self) -> None:
         # Started on the first mutation, so merely opening a store costs no thread.
@@ -182,9 +191,10 @@ class FileSessionStorage(TableStorage):
             self._writer = threading.Thread(
                 target=self._write_behind,
                 name=f"{WRITER_THREAD_PREFIX} {self.path}",
-                daemon=True,  # a process that forgets close() can still exit
+                daemon=True,  # never holds up exit; _close_at_exit saves what is left
             )
             self._writer.start()
+            atexit.register(self._close_at_exit)
 
     def _write_behind(self) -> None:
         """The writer thread: save the latest snapshot whenever there is something new."""

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -605,3 +606,71 @@ def test_node_reads_what_the_reference_wrote(
     assert read["sessions"] == written["sessions"]  # texts, ids and timestamps exactly
     texts = {t["prompt"] for s in read["sessions"] for t in s["turns"]}
     assert set(NASTY_TEXTS) <= texts
+
+
+FORGETFUL_CHILD = """
+import sys
+from reference import FileSessionStorage
+storage = FileSessionStorage(sys.argv[1])
+storage.ensure_session("forgotten")
+storage.set_codex_conversation_id("forgotten", "saved at exit")
+# no close(): the process just ends
+"""
+
+
+def test_a_process_that_forgets_close_still_saves_at_exit(path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FORGETFUL_CHILD, str(path)], capture_output=True, timeout=60
+    )
+    assert done.returncode == 0 and done.stderr == b""
+    with FileSessionStorage(path) as storage:
+        assert storage.get_codex_conversation_id("forgotten") == "saved at exit"
+
+
+TRACED_CHILD = """
+import sys
+from reference import FileSessionStorage
+with FileSessionStorage(sys.argv[1]) as storage:
+    storage.ensure_session("traced")
+"""
+
+
+def test_B19_a_save_is_temp_write_fsync_rename_fsync_dir_in_that_order(tmp_path: Path) -> None:
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is needed to watch the system calls of a real save")
+    path = tmp_path / "store" / "sessions.json"
+    trace = tmp_path / "trace"
+    calls = "openat,open,fchmod,write,fsync,rename,renameat,renameat2,mkdir,chmod"
+    subprocess.run(
+        [strace, "-f", "-qq", "-e", f"trace={calls}", "-o", str(trace),
+         sys.executable, "-c", TRACED_CHILD, str(path)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    events = []
+    temp_fd = dir_fd = None
+    for line in trace.read_text().splitlines():
+        call = line.split(maxsplit=1)[1] if " " in line else line
+        if call.startswith("openat(") and ".tmp" in call and str(path.parent) in call:
+            assert "O_CREAT|O_EXCL" in call and "O_NOFOLLOW" in call and "0600" in call
+            temp_fd = call.rsplit("= ", 1)[1]
+            events.append("create temp")
+        elif temp_fd and call.startswith(f"fchmod({temp_fd}, 0600)"):
+            events.append("fchmod 0600")
+        elif temp_fd and call.startswith(f"write({temp_fd},") and events[-1] != "write":
+            events.append("write")
+        elif temp_fd and call.startswith(f"fsync({temp_fd})") and events[-1] == "write":
+            events.append("fsync temp")
+        elif call.startswith("rename") and f'"{path}"' in call:
+            events.append("rename")
+        elif (
+            events
+            and events[-1] == "rename"
+            and call.startswith(f'openat(AT_FDCWD, "{path.parent}"')
+        ):
+            dir_fd = call.rsplit("= ", 1)[1]
+            events.append("open dir")
+        elif dir_fd and call.startswith(f"fsync({dir_fd})") and events[-1] == "open dir":
+            events.append("fsync dir")
+    save = ["create temp", "fchmod 0600", "write", "fsync temp", "rename", "open dir", "fsync dir"]
+    assert events == save
