@@ -123,7 +123,7 @@ class SessionTable:
             session_id = str(uuid.uuid4())
             while session_id in self._sessions:  # ids never repeat within a store (B01)
                 session_id = str(uuid.uuid4())
-            return session_id, self._insert(SessionData(session_id, now, now), now)
+            return session_id, self._insert(SessionData(session_id, now, now))
 
     def ensure(self, session_id: str) -> int:
         check_session_id(session_id)  # the only method that raises for a bad id (B08)
@@ -132,7 +132,7 @@ class SessionTable:
             self._purge(now)
             current = self._sessions.get(session_id)
             if current is None:
-                return self._insert(SessionData(session_id, now, now), now)
+                return self._insert(SessionData(session_id, now, now))
             return self._put(replace(current, last_accessed_at=now))
 
     def update(
@@ -223,7 +223,7 @@ class SessionTable:
         self._deleted.pop(session.id, None)
         return self._revision
 
-    def _insert(self, session: SessionData, now: datetime) -> int:
+    def _insert(self, session: SessionData) -> int:
         """Add a new session, then evict the least recently accessed others over the cap."""
         self._put(session)
         if len(self._sessions) > self._max_sessions:

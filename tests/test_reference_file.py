@@ -17,7 +17,7 @@ import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -590,6 +590,9 @@ def test_a_file_written_by_upstream_loads_completely(
             (t["prompt"], t["response"]) for t in record["turns"]
         ]
         assert spec.format_timestamp(session.last_accessed_at) == record["lastAccessedAt"]
+    texts = {t.prompt for s in sessions for t in s.turns}
+    assert {"lone surrogates \ud800 and \udfff", "control \x00\x01\x1f\x7f chars"} <= texts
+    assert "unicode: héllo wörld — 你好 — 🚀🎉" in texts and "x" * 10000 in texts
     assert backups(path) == [] and caplog.records == []
 
 
@@ -674,3 +677,37 @@ def test_B19_a_save_is_temp_write_fsync_rename_fsync_dir_in_that_order(tmp_path:
             events.append("fsync dir")
     save = ["create temp", "fchmod 0600", "write", "fsync temp", "rename", "open dir", "fsync dir"]
     assert events == save
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    """Wait for something the writer thread does; a bound on the wait, not on its speed."""
+    for _ in range(3000):
+        if condition():
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError("the writer thread never got there")
+
+
+def test_B22_a_background_failure_is_logged_once_and_not_retried_in_a_loop(
+    open_store: Any, path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger=LOGGER)
+    storage = open_store()
+    sid = storage.create_session()
+    storage.flush()
+    moved = break_directory(path.parent)
+    storage.add_turn(sid, turn("no flush: the writer thread fails on its own"))
+    wait_until(lambda: len(errors(caplog)) == 1)
+    (record,) = errors(caplog)
+    assert str(path) in record.getMessage() and record.threadName.startswith("sessionspec")
+    for i in range(20):
+        storage.add_turn(sid, turn(f"more {i}"))
+    with pytest.raises(NotADirectoryError):
+        storage.flush()
+    assert len(errors(caplog)) == 1
+    assert storage._failures <= 22  # one attempt per wake-up at most: no retry loop
+    repair_directory(path.parent, moved)
+    storage.flush()
+    expected = storage.get_session(sid)
+    assert expected is not None and len(expected.turns) == 21
+    assert open_store().get_session(sid) == expected
