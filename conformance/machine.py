@@ -1,0 +1,919 @@
+"""The stateful machine: drive a backend and the kit's model with the same random program.
+
+Every observable result is compared after every step, and every comparison names exactly one
+behaviour. When the machine finds a violation of X, the engine reruns it with X masked (a
+masked violation is recorded, the model re-synchronised from the backend, and the run goes
+on) to find violations of other behaviours, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from hypothesis import HealthCheck, note, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+from hypothesis.errors import Flaky
+from hypothesis.reporting import with_reporter
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from conformance import strategies as gen
+from conformance.clock import FakeClock
+from conformance.context import CheckContext, Profile, RunState
+from conformance.model import StoreModel
+from conformance.registry import _STATIC, BehaviourViolation, make_check
+from spec import (
+    MAX_SESSIONS,
+    UNSET,
+    ConversationTurn,
+    Level,
+    SessionData,
+    SessionStorage,
+    ValidationError,
+    is_valid_session_id,
+    parse_timestamp,
+    writer_validator,
+)
+
+UUID4 = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
+
+#: The behaviours this machine asserts (each also has targeted checks elsewhere).
+MACHINE_COVERS: dict[str, Level | None] = {
+    "B01": None,
+    "B02": None,
+    "B03": None,
+    "B04": None,
+    "B05": None,
+    "B06": None,
+    "B07": None,
+    "B08": None,
+    "B09": None,
+    "B10": None,
+    "B17": None,
+    "B18": None,
+    # The machine compares the file with the model after each flush: needs the file.
+    "B21": Level.FILE_V1,
+}
+
+_FAILED = object()
+
+
+def describe_difference(actual: SessionData | None, expected: SessionData | None) -> str | None:
+    """None when equal (timestamps as aware UTC instants), else what differs."""
+    if actual is None or expected is None:
+        if actual is expected:
+            return None
+        return "session missing" if actual is None else "session present but should not be"
+    if not isinstance(actual, SessionData):
+        return f"not a SessionData: {type(actual).__name__}"
+    for name in ("id", "created_at", "last_accessed_at", "turns", "codex_conversation_id"):
+        if getattr(actual, name) != getattr(expected, name):
+            return f"{name} differs"
+    moments = [actual.created_at, actual.last_accessed_at, *(t.timestamp for t in actual.turns)]
+    for moment in moments:
+        if moment.tzinfo is None or moment.utcoffset() is None or moment.utcoffset():
+            return f"timestamp {moment!r} is not an aware UTC datetime"
+    if not isinstance(actual.turns, tuple):
+        return "turns is not a tuple (snapshots must be immutable)"
+    return None
+
+
+@dataclass
+class MachineConfig:
+    factory: Callable[..., Any]
+    levels: frozenset[Level]
+    masked: frozenset[str]
+    workdir: Path
+    masked_hits: list[BehaviourViolation] = field(default_factory=list)
+
+
+class StorageMachine(RuleBasedStateMachine):
+    """Runs one random program against a backend and the model side by side."""
+
+    config: ClassVar[MachineConfig]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir = Path(tempfile.mkdtemp(prefix="machine-", dir=self.config.workdir))
+        self.path = self.dir / "store" / "sessions.json"
+        self.clock = FakeClock()
+        self.model = StoreModel()
+        self.known: list[str] = []
+        #: The behaviour of the last operation that used each id (for attribution).
+        self.last_use: dict[str, str] = {}
+        self.mutated = False
+        self.resync_needed = False
+        note(f"storage = factory(tmp/store/sessions.json, clock) with now={self.now.isoformat()}")
+        # Not wrapped: a factory that cannot open an empty store stops the machine (an error).
+        self.storage: SessionStorage = self._open()
+
+    # -- plumbing --------------------------------------------------------------------------
+    @property
+    def now(self) -> Any:
+        return self.clock()
+
+    @property
+    def durable(self) -> bool:
+        return Level.DURABLE in self.config.levels or Level.FILE_V1 in self.config.levels
+
+    @property
+    def file_v1(self) -> bool:
+        return Level.FILE_V1 in self.config.levels
+
+    def _open(self) -> SessionStorage:
+        storage: SessionStorage = self.config.factory(self.path, clock=self.clock)
+        return storage
+
+    def expect(
+        self, bid: str, condition: object, message: str, *, expected: object = None,
+        actual: object = None,
+    ) -> None:  # fmt: skip
+        if condition:
+            return
+        violation = BehaviourViolation(bid, message, expected=expected, actual=actual)
+        if bid in self.config.masked:
+            note(f"  (masked {bid}: {message})")
+            self.config.masked_hits.append(violation)
+            self.resync_needed = True
+            return
+        raise violation
+
+    def call(self, bid: str, function: Callable[..., Any], label: str, *args: Any,
+             **kwargs: Any) -> Any:  # fmt: skip
+        """Call the backend; an unexpected exception is a violation of ``bid``."""
+        try:
+            return function(*args, **kwargs)
+        except BehaviourViolation:
+            raise
+        except Exception as exc:
+            self.expect(bid, False, f"{label} raised {exc!r}", actual=repr(exc))
+            return _FAILED
+
+    def use(self, session_id: object, bid: str) -> None:
+        if isinstance(session_id, str):
+            self.last_use[session_id] = bid
+
+    def attribute(self, session_id: object) -> str:
+        """Which behaviour a wrong observation about ``session_id`` breaks."""
+        if not is_valid_session_id(session_id):
+            return "B08"
+        assert isinstance(session_id, str)
+        if self.model.is_expired(session_id, self.now):
+            return "B17"
+        if session_id in self.model.evicted and session_id not in self.model.sessions:
+            return "B18"
+        if session_id in self.model.deleted and session_id not in self.model.sessions:
+            return "B05"
+        if session_id in self.model.sessions and len(self.model.ordered(self.now)) >= MAX_SESSIONS:
+            # A live session the backend lost while at the cap: a wrong eviction.
+            actual = self.storage.get_session(session_id)
+            if actual is None:
+                return "B18"
+        session = self.model.sessions.get(session_id)
+        if session is not None and session.origin:
+            return self.last_use.get(session_id, session.origin)
+        return self.last_use.get(session_id, "B04")
+
+    def draw_id(self, data: st.DataObject, *, invalid: bool = True) -> Any:
+        """Mostly live ids, then other ids the store has seen, fresh valid ones, invalid ones."""
+        live = [s.id for s in self.model.ordered(self.now)]
+        kind = data.draw(st.integers(0, 9 if invalid else 8), label="id kind")
+        if kind < 5 and live:
+            return data.draw(st.sampled_from(live), label="live id")
+        if kind < 7 and self.known:
+            return data.draw(st.sampled_from(self.known), label="known id")
+        if kind < 9:
+            return data.draw(gen.valid_ids, label="valid id")
+        return data.draw(gen.invalid_ids, label="invalid id")
+
+    def compare_one(self, session_id: object, bid: str, label: str) -> None:
+        actual = self.call(bid, self.storage.get_session, "get_session", session_id)
+        if actual is _FAILED:
+            return
+        expected = self.model.get(session_id, self.now)
+        problem = describe_difference(actual, expected)
+        if problem:
+            owner = bid if expected is not None else self.attribute_unknown(session_id, bid)
+            self.expect(
+                owner,
+                False,
+                f"after {label}: get_session({session_id!r:.40}): {problem}",
+                expected=expected,
+                actual=actual,
+            )
+
+    def check_touched_first(self, session_id: object, bid: str, label: str) -> None:
+        """A touch makes the session the most recently accessed: first in list order.
+
+        Checked here, attributed to the touching call, because a missing touch at an unchanged
+        clock is visible only in the order. Skipped when listing would purge (a side effect).
+        """
+        if self.model.live(session_id, self.now) is None or self.model.has_pending_expired(
+            self.now
+        ):
+            return
+        listed = self.call(bid, self.storage.list_sessions, "list_sessions()")
+        if listed is _FAILED or not isinstance(listed, list):
+            return
+        first = getattr(listed[0], "id", None) if listed else None
+        self.expect(
+            bid,
+            first == session_id,
+            f"after {label} the session must be the most recently accessed (first in list)",
+            expected=session_id,
+            actual=first,
+        )
+
+    def attribute_unknown(self, session_id: object, bid: str) -> str:
+        """The id should be unknown to the store; name who is to blame for seeing it."""
+        if not is_valid_session_id(session_id):
+            return "B08"
+        if self.model.is_expired(session_id, self.now):
+            return "B17"
+        if session_id in self.model.evicted and session_id not in self.model.sessions:
+            return "B18"
+        if session_id in self.model.deleted and session_id not in self.model.sessions:
+            return "B05"
+        return bid
+
+    def check_evictions(self, evicted: Iterable[str]) -> None:
+        for session_id in evicted:
+            actual = self.storage.get_session(session_id)
+            self.expect(
+                "B18",
+                actual is None,
+                f"session {session_id!r} should have been evicted (least recently accessed)",
+                expected=None,
+                actual=actual,
+            )
+
+    def after_mutation(self) -> None:
+        self.mutated = True
+
+    # -- rules: creating -------------------------------------------------------------------
+    def _create(self) -> str | None:
+        session_id = self.call("B01", self.storage.create_session, "create_session()")
+        if session_id is _FAILED:
+            return None
+        self.expect(
+            "B01",
+            isinstance(session_id, str) and UUID4.match(session_id),
+            "create_session() must return a canonical lowercase UUID4",
+            expected="xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx",
+            actual=session_id,
+        )
+        if not isinstance(session_id, str):
+            return None
+        self.expect(
+            "B01",
+            session_id not in self.model.ever_created and session_id not in self.model.sessions,
+            "create_session() returned an id already used in this store",
+            actual=session_id,
+        )
+        evicted = self.model.create(session_id, self.now)
+        self.known.append(session_id)
+        self.use(session_id, "B01")
+        self.after_mutation()
+        self.check_evictions(evicted)
+        return session_id
+
+    @rule()
+    def create(self) -> None:
+        session_id = self._create()
+        note(f"storage.create_session() -> {session_id!r}")
+        if session_id is not None:
+            self.compare_one(session_id, "B01", "create_session()")
+            self.check_touched_first(session_id, "B01", "create_session()")
+
+    @rule(count=st.integers(20, 70))
+    def create_many(self, count: int) -> None:
+        """Reach the 100-session cap within a short program."""
+        note(f"for _ in range({count}): storage.create_session()")
+        created = [self._create() for _ in range(count)]
+        for session_id in created[-3:]:
+            if session_id is not None:
+                self.compare_one(session_id, "B01", "create_session() in a batch")
+
+    @rule(data=st.data())
+    def ensure(self, data: st.DataObject) -> None:
+        session_id = self.draw_id(data, invalid=False)
+        note(f"storage.ensure_session({session_id!r})")
+        was_expired = self.model.is_expired(session_id, self.now)
+        was_deleted = session_id in self.model.deleted
+        result = self.call("B07", self.storage.ensure_session, "ensure_session", session_id)
+        if result is _FAILED:
+            return
+        created, evicted = self.model.ensure(session_id, self.now)
+        if session_id not in self.known:
+            self.known.append(session_id)
+        bid = "B17" if was_expired else "B05" if was_deleted and created else "B07"
+        self.use(session_id, bid)
+        self.after_mutation()
+        self.expect("B07", result is None, "ensure_session must return None", actual=result)
+        self.compare_one(session_id, bid, f"ensure_session({session_id!r:.40})")
+        self.check_touched_first(session_id, bid, "ensure_session")
+        self.check_evictions(evicted)
+
+    @rule(bad=gen.invalid_ids)
+    def ensure_invalid(self, bad: object) -> None:
+        note(f"storage.ensure_session({bad!r})  # invalid: must raise ValidationError")
+        try:
+            self.storage.ensure_session(bad)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            self.expect(
+                "B08",
+                "256" in str(exc),
+                "the ValidationError message must state the rule (1 to 256 characters ...)",
+                actual=str(exc),
+            )
+        except Exception as exc:
+            self.expect(
+                "B08",
+                False,
+                f"ensure_session({bad!r:.40}) must raise ValidationError",
+                expected="ValidationError",
+                actual=repr(exc),
+            )
+        else:
+            self.expect(
+                "B08",
+                False,
+                f"ensure_session({bad!r:.40}) accepted an id outside the grammar",
+                expected="ValidationError",
+                actual="no exception",
+            )
+        if isinstance(bad, str):
+            self.use(bad, "B08")
+            self.compare_one(bad, "B08", "rejected ensure_session")
+
+    # -- rules: reading --------------------------------------------------------------------
+    @rule(data=st.data())
+    def get(self, data: st.DataObject) -> None:
+        session_id = self.draw_id(data)
+        note(f"storage.get_session({session_id!r})")
+        self.compare_one(session_id, self.attribute(session_id), "get_session")
+
+    @rule()
+    def list_sessions(self) -> None:
+        note("storage.list_sessions()")
+        actual = self.call("B04", self.storage.list_sessions, "list_sessions()")
+        if actual is _FAILED:
+            return
+        expected = self.model.list(self.now)
+        self.compare_list(actual, expected, "list_sessions()")
+
+    def compare_list(self, actual: Any, expected: list[SessionData], label: str,
+                     context: str | None = None) -> None:  # fmt: skip
+        self.expect("B04", isinstance(actual, list), f"{label} must return a list", actual=actual)
+        if not isinstance(actual, list):
+            return
+        actual_ids = [getattr(s, "id", s) for s in actual]
+        expected_ids = [s.id for s in expected]
+        self.expect(
+            "B18",
+            len(actual) <= MAX_SESSIONS,
+            f"{label} holds {len(actual)} sessions, more than {MAX_SESSIONS}",
+            actual=len(actual),
+        )
+        self.expect(
+            "B04",
+            len(set(actual_ids)) == len(actual_ids),
+            f"{label} lists a session more than once",
+            actual=actual_ids,
+        )
+        for session_id in [i for i in actual_ids if i not in expected_ids]:
+            self.expect(
+                context or self.attribute_unknown(session_id, self.attribute(session_id)),
+                False,
+                f"{label} includes {session_id!r:.40}, which is not a live session",
+                expected=expected_ids,
+                actual=actual_ids,
+            )
+        for session_id in [i for i in expected_ids if i not in actual_ids]:
+            self.expect(
+                context or self.attribute(session_id),
+                False,
+                f"{label} lacks live session {session_id!r:.40}",
+                expected=expected_ids,
+                actual=actual_ids,
+            )
+        by_id = {s.id: s for s in expected}
+        for item in actual:
+            want = by_id.get(str(getattr(item, "id", "")))
+            problem = describe_difference(item, want) if want else None
+            if problem and want:
+                self.expect(
+                    context or self.attribute(want.id),
+                    False,
+                    f"{label}: session {want.id!r:.40}: {problem}",
+                    expected=want,
+                    actual=item,
+                )
+        self.expect(
+            context or "B04",
+            actual_ids == expected_ids,
+            f"{label} is not in list order (last access descending, ties: latest access first)",
+            expected=expected_ids,
+            actual=actual_ids,
+        )
+
+    @rule(data=st.data())
+    def get_conversation_id(self, data: st.DataObject) -> None:
+        session_id = self.draw_id(data)
+        note(f"storage.get_codex_conversation_id({session_id!r})")
+        actual = self.call("B06", self.storage.get_codex_conversation_id, "get_cid", session_id)
+        if actual is _FAILED:
+            return
+        expected_session = self.model.get(session_id, self.now)
+        expected = expected_session.codex_conversation_id if expected_session else None
+        owner = "B06" if expected_session else self.attribute_unknown(session_id, "B06")
+        self.expect(
+            owner,
+            actual == expected and (actual is None or isinstance(actual, str)),
+            f"get_codex_conversation_id({session_id!r:.40})",
+            expected=expected,
+            actual=actual,
+        )
+        # A pure read: the session is not touched.
+        self.compare_one(session_id, "B06", "get_codex_conversation_id (must not touch)")
+
+    # -- rules: mutating -------------------------------------------------------------------
+    @rule(data=st.data(), turn=gen.turns)
+    def add_turn(self, data: st.DataObject, turn: ConversationTurn) -> None:
+        session_id = self.draw_id(data)
+        note(f"storage.add_turn({session_id!r}, {turn!r})")
+        if self.call("B02", self.storage.add_turn, "add_turn", session_id, turn) is _FAILED:
+            return
+        if self.model.add_turn(session_id, turn, self.now):
+            self.after_mutation()
+        self.use(session_id, "B02")
+        self.compare_one(session_id, "B02", "add_turn")
+        self.check_touched_first(session_id, "B02", "add_turn")
+
+    @rule(
+        data=st.data(),
+        turns=st.one_of(st.just(UNSET), st.lists(gen.turns, max_size=3)),
+        conversation_id=st.one_of(st.just(UNSET), st.none(), gen.conversation_ids),
+    )
+    def update(self, data: st.DataObject, turns: Any, conversation_id: Any) -> None:
+        session_id = self.draw_id(data)
+        kwargs: dict[str, Any] = {}
+        if turns is not UNSET:
+            kwargs["turns"] = list(turns)
+        if conversation_id is not UNSET:
+            kwargs["codex_conversation_id"] = conversation_id
+        note(f"storage.update_session({session_id!r}, **{kwargs!r})")
+        bid = "B06" if conversation_id is not UNSET else "B02"
+        if self.call(bid, self.storage.update_session, "update_session", session_id,
+                     **kwargs) is _FAILED:  # fmt: skip
+            return
+        changed = self.model.update(
+            session_id,
+            self.now,
+            turns=None if turns is UNSET else turns,
+            set_conversation_id=conversation_id is not UNSET,
+            conversation_id=None if conversation_id is UNSET else conversation_id,
+            origin=bid,
+        )
+        if changed:
+            self.after_mutation()
+        self.use(session_id, bid)
+        self.compare_one(session_id, bid, "update_session")
+        self.check_touched_first(session_id, bid, "update_session")
+
+    @rule(data=st.data())
+    def reset(self, data: st.DataObject) -> None:
+        session_id = self.draw_id(data)
+        note(f"storage.reset_session({session_id!r})")
+        if self.call("B03", self.storage.reset_session, "reset_session", session_id) is _FAILED:
+            return
+        if self.model.reset(session_id, self.now):
+            self.after_mutation()
+        self.use(session_id, "B03")
+        self.compare_one(session_id, "B03", "reset_session")
+        self.check_touched_first(session_id, "B03", "reset_session")
+
+    @rule(data=st.data(), conversation_id=gen.conversation_ids)
+    def set_conversation_id(self, data: st.DataObject, conversation_id: str) -> None:
+        session_id = self.draw_id(data)
+        note(f"storage.set_codex_conversation_id({session_id!r}, {conversation_id!r})")
+        if self.call("B06", self.storage.set_codex_conversation_id, "set_cid", session_id,
+                     conversation_id) is _FAILED:  # fmt: skip
+            return
+        if self.model.update(
+            session_id, self.now, set_conversation_id=True, conversation_id=conversation_id,
+            origin="B06",
+        ):  # fmt: skip
+            self.after_mutation()
+        self.use(session_id, "B06")
+        self.compare_one(session_id, "B06", "set_codex_conversation_id")
+        self.check_touched_first(session_id, "B06", "set_codex_conversation_id")
+
+    @rule(data=st.data())
+    def delete(self, data: st.DataObject) -> None:
+        session_id = self.draw_id(data)
+        note(f"storage.delete_session({session_id!r})")
+        actual = self.call("B05", self.storage.delete_session, "delete_session", session_id)
+        if actual is _FAILED:
+            return
+        was_expired = self.model.is_expired(session_id, self.now)
+        expected = self.model.delete(session_id, self.now)
+        if expected:
+            self.after_mutation()
+        self.use(session_id, "B05")
+        self.expect(
+            "B05",
+            actual is expected,
+            f"delete_session({session_id!r:.40}) return value"
+            + (" (expired session)" if was_expired else ""),
+            expected=expected,
+            actual=actual,
+        )
+        self.compare_one(session_id, "B05", "delete_session")
+
+    # -- rules: time, durability, files -----------------------------------------------------
+    @rule(step=gen.clock_steps)
+    def advance_clock(self, step: Any) -> None:
+        self.clock.advance(step)
+        note(f"clock.advance({step!r})  # now={self.now.isoformat()}")
+
+    @rule()
+    def flush(self) -> None:
+        note("storage.flush()")
+        if self.call("B21", self.storage.flush, "flush()") is _FAILED:
+            return
+        if self.file_v1:
+            self.check_file_after_flush()
+
+    @precondition(lambda self: self.durable)
+    @rule()
+    def reopen(self) -> None:
+        note("storage.close(); storage = factory(same path, clock)")
+        if self.call("B21", self.storage.close, "close()") is _FAILED:
+            return
+        reopened = self.call("B09", self._open, "factory(...) on reopen")
+        if reopened is _FAILED:
+            return
+        self.storage = reopened
+        actual = self.call("B09", self.storage.list_sessions, "list_sessions() after reopen")
+        if actual is _FAILED:
+            return
+        expected = self.model.list(self.now)
+        self.compare_list(actual, expected, "list_sessions() after reopen", context="B09")
+        for session_id in sorted(self.model.deleted - set(self.model.sessions)):
+            self.expect(
+                "B05",
+                self.storage.get_session(session_id) is None,
+                f"deleted session {session_id!r} came back after reopen",
+            )
+
+    @precondition(lambda self: self.file_v1)
+    @rule(
+        data=st.data(),
+        operation=st.sampled_from(
+            ["add_turn", "update_session", "reset_session", "set_codex_conversation_id",
+             "get_codex_conversation_id", "ensure_session(invalid)"]
+        ),
+    )  # fmt: skip
+    def writes_nothing(self, data: st.DataObject, operation: str) -> None:
+        """Calls that must not write: bytes and mtime_ns of the file stay as they are."""
+        bid = {
+            "add_turn": "B02",
+            "update_session": "B02",
+            "reset_session": "B03",
+            "set_codex_conversation_id": "B06",
+            "get_codex_conversation_id": "B06",
+            "ensure_session(invalid)": "B08",
+        }[operation]
+        if self.call("B21", self.storage.flush, "flush()") is _FAILED:
+            return
+        before = self.file_state()
+        if operation == "get_codex_conversation_id":
+            session_id: Any = self.draw_id(data)
+        elif operation == "ensure_session(invalid)":
+            session_id = data.draw(gen.invalid_ids, label="invalid id")
+        else:
+            unknown = [i for i in self.known if self.model.live(i, self.now) is None] or [
+                "never-created-id"
+            ]
+            session_id = data.draw(
+                st.one_of(st.sampled_from(unknown), gen.invalid_ids), label="unknown id"
+            )
+        note(f"flush(); {operation}({session_id!r}); flush()  # must write nothing")
+        turn = ConversationTurn("p", "r", self.now)
+        with contextlib.suppress(Exception):
+            if operation == "add_turn":
+                self.storage.add_turn(session_id, turn)
+            elif operation == "update_session":
+                self.storage.update_session(session_id, turns=[turn], codex_conversation_id="c")
+            elif operation == "reset_session":
+                self.storage.reset_session(session_id)
+            elif operation == "set_codex_conversation_id":
+                self.storage.set_codex_conversation_id(session_id, "c")
+            elif operation == "get_codex_conversation_id":
+                self.storage.get_codex_conversation_id(session_id)
+            else:
+                self.storage.ensure_session(session_id)
+        if self.call("B21", self.storage.flush, "flush()") is _FAILED:
+            return
+        after = self.file_state()
+        self.expect(
+            bid,
+            before == after,
+            f"{operation}({session_id!r:.40}) wrote to the file (bytes or mtime_ns changed)",
+            expected=before[:1] + before[2:],
+            actual=after[:1] + after[2:],
+        )
+
+    def file_state(self) -> tuple[bool, bytes, int]:
+        try:
+            return True, self.path.read_bytes(), self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return False, b"", 0
+
+    def check_file_after_flush(self) -> None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            self.expect(
+                "B21",
+                not self.mutated,
+                "flush() returned after mutations but the sessions file does not exist",
+            )
+            return
+        self.expect("B10", not raw.startswith(b"\xef\xbb\xbf"), "the file starts with a BOM")
+        try:
+            document = json.loads(raw.decode("utf-8"))
+        except ValueError as exc:
+            self.expect("B10", False, f"the file is not UTF-8 JSON: {exc}", actual=raw[:200])
+            return
+        errors = sorted(writer_validator().iter_errors(document), key=lambda e: list(e.path))
+        self.expect(
+            "B10",
+            not errors,
+            "the file does not validate against the writer schema: "
+            + (f"{list(errors[0].path)}: {errors[0].message}" if errors else ""),
+            actual=raw[:300],
+        )
+        if errors:
+            return
+        ids = [s["id"] for s in document["sessions"]]
+        self.expect(
+            "B10", len(ids) == len(set(ids)), "duplicate session ids in the file", actual=ids
+        )
+        # The file holds the state of the last mutation, minus sessions that expired since.
+        everything = sorted(
+            self.model.sessions.values(), key=lambda s: (s.last_accessed_at, s.access), reverse=True
+        )
+        all_ids = [s.id for s in everything]
+        live_ids = {s.id for s in self.model.ordered(self.now)}
+        written = [i for i in ids if i in all_ids]
+        self.expect(
+            "B21",
+            written == ids and live_ids <= set(ids),
+            "after flush() the file does not hold exactly the live sessions",
+            expected=[i for i in all_ids if i in live_ids],
+            actual=ids,
+        )
+        self.expect(
+            "B04",
+            written == [i for i in all_ids if i in set(written)],
+            "the file does not list sessions in list order",
+            expected=[i for i in all_ids if i in set(written)],
+            actual=written,
+        )
+        by_id = {s.id: s for s in everything}
+        for record in document["sessions"]:
+            want = by_id.get(record["id"])
+            if want is None:
+                continue
+            got = SessionData(
+                id=record["id"],
+                created_at=parse_timestamp(record["createdAt"]),
+                last_accessed_at=parse_timestamp(record["lastAccessedAt"]),
+                turns=tuple(
+                    ConversationTurn(t["prompt"], t["response"], parse_timestamp(t["timestamp"]))
+                    for t in record["turns"]
+                ),
+                codex_conversation_id=record.get("codexConversationId"),
+            )
+            problem = describe_difference(got, want.snapshot())
+            self.expect(
+                "B21",
+                problem is None,
+                f"after flush() the file's session {want.id!r}: {problem}",
+                expected=want.snapshot(),
+                actual=got,
+            )
+
+    # -- invariants ------------------------------------------------------------------------
+    @invariant()
+    def reads_agree(self) -> None:
+        """get_session and get_codex_conversation_id agree with the model for every id."""
+        if getattr(self, "storage", _FAILED) is _FAILED:
+            return
+        self.resync_if_needed()
+        live = 0
+        for session_id in list(dict.fromkeys(self.known)):
+            actual = self.call("B04", self.storage.get_session, "get_session", session_id)
+            if actual is _FAILED:
+                continue
+            live += actual is not None
+            expected = self.model.get(session_id, self.now)
+            problem = describe_difference(actual, expected)
+            if problem:
+                self.expect(
+                    self.attribute(session_id),
+                    False,
+                    f"get_session({session_id!r:.40}): {problem}",
+                    expected=expected,
+                    actual=actual,
+                )
+            cid = self.storage.get_codex_conversation_id(session_id)
+            want = expected.codex_conversation_id if expected else None
+            self.expect(
+                "B06" if expected else self.attribute(session_id),
+                cid == want,
+                f"get_codex_conversation_id({session_id!r:.40}) disagrees with get_session",
+                expected=want,
+                actual=cid,
+            )
+        self.expect("B18", live <= MAX_SESSIONS, f"{live} live sessions", actual=live)
+        self.resync_if_needed()
+
+    @invariant()
+    def list_agrees(self) -> None:
+        """list_sessions matches the model, when listing has no purge to do."""
+        if getattr(self, "storage", _FAILED) is _FAILED:
+            return
+        self.resync_if_needed()
+        if self.model.has_pending_expired(self.now):
+            return  # listing would purge: that would hide purge bugs of create/ensure
+        actual = self.call("B04", self.storage.list_sessions, "list_sessions()")
+        if actual is not _FAILED:
+            self.compare_list(actual, self.model.snapshot(self.now), "list_sessions()")
+        self.resync_if_needed()
+
+    def resync_if_needed(self) -> None:
+        if self.resync_needed:
+            self.resync_needed = False
+            with contextlib.suppress(Exception):
+                self.model.resync(self.storage.list_sessions())
+
+    def teardown(self) -> None:
+        storage: Any = getattr(self, "storage", _FAILED)
+        if storage is not _FAILED:
+            with contextlib.suppress(Exception):
+                storage.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@dataclass
+class MachineOutcome:
+    """What one machine run found: at most one unmasked violation, or a kit/hypothesis error."""
+
+    violation: BehaviourViolation | None
+    error: str | None
+    report: list[str]
+
+
+def _find_violation(exc: BaseException) -> BehaviourViolation | None:
+    if isinstance(exc, BehaviourViolation):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _find_violation(inner)
+            if found:
+                return found
+    if exc.__cause__ is not None:
+        return _find_violation(exc.__cause__)
+    return None
+
+
+def machine_settings(run: RunState) -> settings:
+    profile = run.profile
+    return settings(
+        max_examples=profile.max_examples,
+        stateful_step_count=profile.step_count,
+        deadline=None,
+        database=None,  # never write .hypothesis/ into the user's directory
+        derandomize=profile.derandomize and run.seed is None,
+        suppress_health_check=list(HealthCheck),
+        print_blob=True,
+        report_multiple_bugs=False,
+    )
+
+
+def run_machine(run: RunState, masked: frozenset[str]) -> MachineOutcome:
+    config = MachineConfig(run.factory, run.levels, masked, run.workdir)
+    machine: Any = type("SessionStorageMachine", (StorageMachine,), {"config": config})
+    if run.seed is not None:
+        machine = hypothesis_seed(run.seed)(machine)
+    lines: list[str] = []
+    with with_reporter(lambda text: lines.append(str(text))), _shrink_budget(run.profile):
+        try:
+            run_state_machine_as_test(machine, settings=machine_settings(run))
+        except (Exception, Flaky) as exc:
+            # Hypothesis attaches the falsifying program and our notes to the exception.
+            lines.extend(str(n) for n in getattr(exc, "__notes__", ()))
+            violation = _find_violation(exc)
+            if violation is None:
+                return MachineOutcome(None, f"{type(exc).__name__}: {exc}", lines)
+            lines.extend(str(n) for n in getattr(violation, "__notes__", ()) if str(n) not in lines)
+            return MachineOutcome(violation, None, lines)
+    return MachineOutcome(None, None, lines)
+
+
+@contextlib.contextmanager
+def _shrink_budget(profile: Profile) -> Iterator[None]:
+    """Bound shrinking time: a slow file backend must not turn one failure into minutes.
+
+    Hypothesis has no public setting for this, so the engine's constant is set for the run
+    (and left alone if a future version renames it).
+    """
+    try:
+        from hypothesis.internal.conjecture import engine
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    old = getattr(engine, "MAX_SHRINKING_SECONDS", None)
+    if old is None:
+        yield
+        return
+    engine.MAX_SHRINKING_SECONDS = profile.shrink_seconds
+    try:
+        yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = old
+
+
+def _replay(run: RunState, report: Sequence[str]) -> str:
+    blob = next((line for line in report if "reproduce_failure" in line), None)
+    how = (
+        f"deterministic: rerun with the same --profile {run.profile.name}"
+        if run.seed is None and run.profile.derandomize
+        else f"rerun with --seed {run.seed}"
+        if run.seed is not None
+        else "random profile: rerun with --seed N to pin it"
+    )
+    return how + (f"\n{blob.strip()}" if blob else "")
+
+
+def machine_results(run: RunState) -> dict[str, BehaviourViolation]:
+    """Run the machine (cached per run), masking each behaviour found failing and rerunning."""
+    cached: dict[str, BehaviourViolation] | None = run.cache.get("machine")
+    if cached is not None:
+        return cached
+    found: dict[str, BehaviourViolation] = {}
+    masked: frozenset[str] = frozenset()
+    for _ in range(run.profile.machine_runs):
+        outcome = run_machine(run, masked)
+        if outcome.error is not None:
+            run.cache["machine_error"] = outcome.error + "\n" + "\n".join(outcome.report)
+            break
+        if outcome.violation is None:
+            break
+        violation = outcome.violation
+        violation.program = "\n".join(line for line in outcome.report if line.strip())
+        violation.replay = _replay(run, outcome.report)
+        found[violation.behaviour_id] = violation
+        masked = masked | {violation.behaviour_id}
+    run.cache["machine"] = found
+    return found
+
+
+def _machine_check(context: CheckContext) -> None:
+    """The stateful machine found no violation of this behaviour."""
+    found = machine_results(context.run)
+    violation = found.get(context.behaviour_id)
+    if violation is not None:
+        raise violation
+    error = context.run.cache.get("machine_error")
+    if error:
+        raise RuntimeError(f"the state machine could not run: {error}")
+
+
+for _bid, _requires in MACHINE_COVERS.items():
+    _STATIC.append(
+        make_check(
+            _bid,
+            "state_machine",
+            _machine_check,
+            requires=_requires,
+            doc="stateful machine vs the kit's model",
+        )
+    )
