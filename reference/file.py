@@ -217,19 +217,19 @@ class FileSessionStorage(TableStorage):
             with self._wake:
                 self._saving = None
                 self._attempted = max(self._attempted, snapshot.revision)
-                first_error = error is not None and not self._error_logged
                 if error is None:
                     self._saved = max(self._saved, snapshot.revision)
                 else:
                     self._failures += 1
                     self._last_failure = (snapshot.revision, error)
-                self._error_logged = error is not None  # log once until a save succeeds (B22)
+                    if not self._error_logged:  # once until a save succeeds (B22)
+                        # Under the lock, so it is logged before flush() raises the error.
+                        unexpected = not isinstance(error, OSError)  # a bug: show where
+                        logger.error("could not save %s: %s", self.path, error, exc_info=unexpected)
+                self._error_logged = error is not None
                 self._wake.notify_all()
             if error is None:
                 self._table.mark_synced(snapshot.revision)
-            elif first_error:
-                unexpected = not isinstance(error, OSError)  # a bug: show where
-                logger.error("could not save %s: %s", self.path, error, exc_info=unexpected)
 
 
 def _save_atomically(path: Path, temp_path: Path, data: bytes) -> None:
