@@ -711,3 +711,17 @@ def test_B22_a_background_failure_is_logged_once_and_not_retried_in_a_loop(
     expected = storage.get_session(sid)
     assert expected is not None and len(expected.turns) == 21
     assert open_store().get_session(sid) == expected
+
+
+def test_two_instances_on_one_file_never_corrupt_it_and_the_last_save_wins(
+    open_store: Any, path: Path
+) -> None:
+    first, second = open_store(), open_store()
+    for i in range(30):
+        writer = (first, second)[i % 2]
+        writer.ensure_session(f"from-{i % 2}")
+        writer.add_turn(f"from-{i % 2}", turn(f"turn {i}"))
+        writer.flush()
+        json.loads(path.read_bytes())  # complete after every save
+    assert list(temp_files(path)) == []
+    assert [s.id for s in open_store().list_sessions()] == ["from-1"]  # v1: no merge (§8)
