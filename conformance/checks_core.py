@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Small deterministic checks of the core behaviours, complementing the state machine."""

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from conformance.context import PROFILES
 from conformance.loading import TargetError
@@ -82,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     def progress(check: Check, result: CheckResult) -> None:
         if not args.quiet and result.status is not Status.NA:
             colour = "green" if result.status is Status.PASS else "red"
+            name = escape(check.node_id)
             console.print(
-                f"  [{colour}]{result.status:<4}[/] {check.node_id} ({result.duration_s} s)",
-                highlight=False,
+                f"  [{colour}]{result.status:<4}[/] {name} ({result.duration_s} s)", highlight=False
             )
 
     with verification:

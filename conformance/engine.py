@@ -12,7 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from conformance.context import PROFILES, CheckContext, RunState
+from conformance.context import PROFILES, CheckContext, RunState, capture_logs
 from conformance.loading import load_target, target_for
 from conformance.registry import BehaviourViolation, Check, all_checks
 from conformance.report import BehaviourResult, CheckResult, Report, Status, describe
@@ -125,7 +125,10 @@ class Verification:
         context = CheckContext(self.run, check)
         start = time.monotonic()
         try:
-            check.function(context)
+            # A handler on the root logger for the whole check keeps backend warnings out of
+            # the terminal (logging's last-resort handler would print them).
+            with capture_logs():
+                check.function(context)
         except BehaviourViolation as violation:
             result = CheckResult(
                 check.node_id,

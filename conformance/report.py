@@ -14,6 +14,7 @@ from xml.etree import ElementTree
 
 from jsonschema import Draft202012Validator
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 REPORT_VERSION = 1
@@ -184,7 +185,7 @@ class Report:
         for r in self.results.values():
             ran = [c for c in r.checks if c.status in (Status.PASS, Status.FAIL)]
             table.add_row(
-                f"{r.id} {r.slug}",
+                escape(f"{r.id} {r.slug}"),
                 r.level,
                 f"[{style[r.status]}]{r.status}[/]",
                 r.title,
@@ -200,7 +201,7 @@ class Report:
         if details:
             for r in self.results.values():
                 for item in r.failures:
-                    console.rule(f"[red]FAIL {item.check}")
+                    console.rule(f"[red]FAIL {escape(item.check)}")
                     console.print(f"rule: {r.rule}", markup=False)
                     console.print(_failure_text(item), markup=False, highlight=False)
         verdict = "[green]PASS" if self.ok else "[bold red]FAIL"

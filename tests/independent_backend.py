@@ -94,6 +94,9 @@ class IndependentMemoryStorage:
 
     def _ordered(self) -> list[_Session]:
         self._purge()
+        return self._ordered_all()
+
+    def _ordered_all(self) -> list[_Session]:
         return sorted(self._sessions.values(), key=lambda s: (s.accessed, s.order), reverse=True)
 
     def _add(self, session_id: str) -> None:
@@ -254,7 +257,12 @@ class IndependentFileStorage(IndependentMemoryStorage):
         try:
             if raw.startswith(b"\xef\xbb\xbf"):
                 raise ValueError("byte-order mark")
-            document = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+            repeated: list[bool] = []
+            document = json.loads(
+                raw.decode("utf-8"),
+                parse_constant=_reject_constant,
+                object_pairs_hook=lambda pairs: _last_wins(pairs, repeated),
+            )
         except ValueError as exc:
             self._move_aside(f"cannot parse ({exc})")
             return
@@ -269,9 +277,15 @@ class IndependentFileStorage(IndependentMemoryStorage):
         if not isinstance(records, list):
             self._move_aside("'sessions' is not an array")
             return
-        lossy = bool(set(document) - {"version", "sessions"})
+        lossy = bool(repeated) or bool(set(document) - {"version", "sessions"})
         for index, record in enumerate(records):
             lossy |= self._load_record(index, record, len(records))
+        # The cap applies to what loads, too: keep the first 100 in list order.
+        now = self._now()
+        live = [s for s in self._ordered_all() if now - s.accessed <= SESSION_TTL]
+        for extra in live[MAX_SESSIONS:]:
+            del self._sessions[extra.id]
+            lossy = True
         if lossy:
             self._unsaved_original = raw
 
@@ -413,6 +427,13 @@ class IndependentFileStorage(IndependentMemoryStorage):
         if not self._closed:
             self.flush()
             self._closed = True
+
+
+def _last_wins(pairs: list[tuple[str, Any]], repeated: list[bool]) -> dict[str, Any]:
+    """Read an object as JSON.parse does (the last repeated member wins), noting repeats."""
+    if len({key for key, _ in pairs}) != len(pairs):
+        repeated.append(True)
+    return dict(pairs)
 
 
 def _reject_constant(name: str) -> Any:
