@@ -116,7 +116,9 @@ def S(location: str, reason: str) -> dict[str, str]:
     return {"location": location, "reason": reason}
 
 
-def load(loads: list[dict[str, Any]], skips: list[dict[str, str]] | None = None, *, lossy: bool):
+def load(
+    loads: list[dict[str, Any]], skips: list[dict[str, str]] | None = None, *, lossy: bool
+) -> dict[str, Any]:
     return {"result": "load", "loads": loads, "skips": skips or [], "lossy": lossy}
 
 
