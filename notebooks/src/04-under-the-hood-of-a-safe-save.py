@@ -49,8 +49,9 @@ print("working in", ROOT)
 # We run it under `strace -f -y`: `-f` follows every thread (the reference saves on a
 # background *writer thread*), `-y` prints the path behind each file descriptor, so
 # `fsync(3</…/sessions.json.…tmp>)` says which file was synced. If `strace` is not installed
-# we fall back to a spy that wraps the `os` functions inside the child, which sees the same
-# calls at the Python level (but not what the kernel was actually asked to do).
+# (or not allowed, as in some containers) we fall back to a spy that wraps the `os` functions
+# inside the child: it sees the same calls at the Python level, but not what the kernel was
+# actually asked to do, so the output then says "spy" instead of "strace".
 
 # %%
 SAVE_ONCE = textwrap.dedent(
@@ -104,24 +105,27 @@ SYSCALLS = "mkdir,chmod,fchmodat,openat,fchmod,write,fsync,fdatasync,close,renam
 
 
 def trace_a_save(use_strace):
-    """Run save_once.py in a child; return (the calls about the sessions directory, how)."""
+    """Run save_once.py in a child; return (the calls about the sessions directory, file)."""
     home = ROOT / ("trace-home" if use_strace else "spy-home")
     sessions_file = home / ".codex-mcp" / "sessions.json"
     script = [str(ROOT / "save_once.py"), str(sessions_file)]
     if use_strace:
         trace_file = ROOT / "trace.txt"
-        subprocess.run(
+        done = subprocess.run(
             [STRACE, "-f", "-y", "-s", "24", "-e", f"trace={SYSCALLS}", "-o", str(trace_file),
              sys.executable, *script, "strace"],
-            check=True, timeout=60,
+            timeout=60, capture_output=True, text=True,
         )
+        if done.returncode != 0:  # e.g. a container that forbids ptrace
+            print("strace could not trace here:", done.stderr.strip()[-200:])
+            return trace_a_save(use_strace=False)
         raw = trace_file.read_text().splitlines()
         how = "strace"
     else:
         done = subprocess.run([sys.executable, *script, "spy"],
                               check=True, timeout=60, capture_output=True, text=True)
         raw = done.stderr.splitlines()
-        how = "the os-function spy (strace is not installed here)"
+        how = "the os-function spy (strace is not available here)"
     # Keep the calls about our directory; print it as "~" and drop strace's cwd noise.
     lines = [re.sub(r"AT_FDCWD<[^>]*>", "AT_FDCWD", line).replace(str(home), "~")
              for line in raw if str(home) in line]
