@@ -368,8 +368,9 @@ report = verify(SqliteSessionStorage, profile="smoke", seed=0)
 verdicts(report)
 
 # %% [markdown]
-# FAILs. Everything else, including the TTL boundary, the id grammar with its near-misses,
-# lone surrogates, and the round trip through a reopen, passes. (B21, "no lost updates", shows
+# The verdict: FAIL for behaviours about list order, PASS for everything else, including the
+# TTL boundary, the id grammar with its near-misses, lone surrogates, and the round trip
+# through a reopen. (B21, "no lost updates", shows
 # SKIP: this kit checks it through the sessions file, which our backend does not keep, so none
 # of its checks ran. The `file-v1` behaviours are N/A: not claimed.)
 #
