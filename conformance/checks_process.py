@@ -194,6 +194,7 @@ def _saves(trace: Trace) -> list[int]:
 def temp_fsync_rename_fsync_dir(ctx: CheckContext) -> None:
     """Each save: O_EXCL temp in the same dir, write, fsync it, rename over, fsync the dir."""
     trace = save_trace(ctx)
+    ctx.notes.append(f"observed with {trace.method}")
     events = trace.events
     saves = _saves(trace)
     ctx.expect(
@@ -290,6 +291,7 @@ def concurrent_reader_sees_whole_files(ctx: CheckContext) -> None:
 def temp_created_exclusive_0600(ctx: CheckContext) -> None:
     """Temp files are created O_EXCL with a mode no wider than 0o600."""
     trace = save_trace(ctx)
+    ctx.notes.append(f"observed with {trace.method}")
     creates = [
         e
         for e in trace.events

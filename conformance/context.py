@@ -116,6 +116,8 @@ class CheckContext:
         self.clock = FakeClock()
         self.dir = Path(tempfile.mkdtemp(prefix=check.behaviour.id + "-", dir=run.workdir))
         self._opened: list[SessionStorage] = []
+        #: Remarks shown with the result (for example how syscalls were observed).
+        self.notes: list[str] = []
 
     @property
     def behaviour_id(self) -> str:

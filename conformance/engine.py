@@ -152,7 +152,8 @@ class Verification:
                 actual="".join(traceback.format_exception(exc)[-6:]),
             )
         else:
-            result = CheckResult(check.node_id, check.name, Status.PASS, check.doc)
+            message = " ".join([check.doc, *(f"[{note}]" for note in context.notes)])
+            result = CheckResult(check.node_id, check.name, Status.PASS, message)
         finally:
             context.cleanup()
         result.duration_s = round(time.monotonic() - start, 3)
