@@ -38,20 +38,25 @@ _NEAR_MISSES = [
     "\u200b",
 ]
 
-#: Values ensure_session must reject (B08): grammar near-misses and non-strings.
-invalid_ids = st.one_of(
-    st.sampled_from(_NEAR_MISSES),
+_ID_MUTANTS = st.one_of(
+    # A valid id with a trailing newline: "$" in many regex engines accepts it.
+    st.text(alphabet=ID_ALPHABET, min_size=1, max_size=6).map(lambda head: head + "\n"),
+    # A valid id with one foreign character somewhere.
     st.builds(
         lambda head, bad, tail: head + bad + tail,
         st.text(alphabet=ID_ALPHABET, max_size=4),
-        st.characters(exclude_characters=ID_ALPHABET + "\n"),
+        st.characters(exclude_characters=ID_ALPHABET),
         st.text(alphabet=ID_ALPHABET, max_size=4),
     ).filter(lambda value: not is_valid_session_id(value)),
-    st.integers(),
-    st.none(),
-    st.just(b"abc"),
-    st.just(["abc"]),
-    st.floats(allow_nan=False),
+)
+_NON_STRINGS = st.one_of(
+    st.integers(), st.none(), st.just(b"abc"), st.just(["abc"]), st.floats(allow_nan=False)
+)
+#: Values ensure_session must reject (B08): mostly grammar near-misses, then non-strings.
+invalid_ids = st.integers(0, 9).flatmap(
+    lambda kind: (
+        st.sampled_from(_NEAR_MISSES) if kind < 5 else _ID_MUTANTS if kind < 8 else _NON_STRINGS
+    )
 )
 
 #: Characters that break naive serialisers: lone surrogates, NUL, separators, quotes.
