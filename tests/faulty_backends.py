@@ -6,6 +6,7 @@ kit fails exactly that behaviour.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from typing import Any
@@ -75,10 +76,8 @@ class SwallowsFlushErrors(IndependentFileStorage):
     """B22: flush() hides write failures."""
 
     def flush(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             super().flush()
-        except OSError:
-            pass
 
 
 def undeclared_factory(path: Any, *, clock: Any) -> IndependentFileStorage:

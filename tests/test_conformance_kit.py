@@ -1,0 +1,147 @@
+"""The conformance kit: its three ways in, its levels, its report and its attribution."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+from faulty_backends import AddTurnDoesNotTouch, undeclared_factory
+from independent_backend import IndependentFileStorage, IndependentMemoryStorage
+
+from conformance import Status, verify
+from conformance.checks_vectors import manifest
+from conformance.cli import main
+from conformance.registry import all_checks
+from conformance.report import validate_report
+from spec import Level, behaviours
+
+ROOT = Path(__file__).resolve().parent.parent
+INDEPENDENT = "tests/independent_backend.py:IndependentFileStorage"
+ALL_IDS = [b.id for b in behaviours()]
+
+
+def test_independent_backend_passes_all_22_behaviours() -> None:
+    report = verify(IndependentFileStorage)
+    failures = {k: [c.message for c in r.failures] for k, r in report.results.items() if r.failures}
+    assert failures == {}
+    assert [r.status for r in report.results.values()] == [Status.PASS] * 22
+    assert report.exit_code == 0
+    assert report.levels == ["core", "durable", "file-v1"]
+
+
+def test_cli_verifies_independent_backend_in_a_subprocess(tmp_path: Path) -> None:
+    paths = {kind: tmp_path / f"report.{kind}" for kind in ("json", "junit", "markdown")}
+    done = subprocess.run(
+        [sys.executable, "-m", "conformance.cli", "verify", INDEPENDENT, "--profile", "smoke",
+         "-q", "--json", str(paths["json"]), "--junit", str(paths["junit"]),
+         "--markdown", str(paths["markdown"])],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(paths["json"].read_text(encoding="utf-8"))
+    validate_report(data)
+    assert data["ok"] is True
+    assert data["counts"] == {"PASS": 22, "FAIL": 0, "N/A": 0, "SKIP": 0}
+    suite = ElementTree.parse(paths["junit"]).getroot()
+    assert suite.get("failures") == "0" and int(suite.get("tests", "0")) > 22
+    assert "| B22 flush-failure | file-v1 | **PASS** |" in paths["markdown"].read_text()
+
+
+def test_memory_only_backend_passes_core_and_the_rest_is_not_applicable() -> None:
+    report = verify(IndependentMemoryStorage, profile="smoke")
+    for item in behaviours():
+        expected = Status.PASS if item.level is Level.CORE else Status.NA
+        assert report.results[item.id].status is expected, item.id
+    assert report.exit_code == 0
+
+
+def test_undeclared_factory_is_verified_as_core_only_and_the_report_says_so() -> None:
+    report = verify(undeclared_factory, profile="smoke", only=["B07", "B09", "B13"])
+    assert report.levels == ["core"]
+    assert "declares no sessionspec_levels" in report.levels_source
+    assert report.results["B07"].status is Status.PASS
+    assert report.results["B09"].status is Status.NA
+    assert report.results["B13"].status is Status.NA
+    assert report.results["B01"].status is Status.SKIP
+
+
+def test_level_override_replaces_the_declaration() -> None:
+    report = verify(
+        IndependentFileStorage, levels=["durable"], profile="smoke", only=["B09", "B10"]
+    )
+    assert report.levels == ["core", "durable"]
+    assert report.results["B09"].status is Status.PASS
+    assert report.results["B10"].status is Status.NA
+
+
+def test_machine_failure_report_is_schema_valid_with_program_and_replay() -> None:
+    report = verify(AddTurnDoesNotTouch, profile="smoke", only=["B02"])
+    validate_report(report.to_dict())
+    assert report.results["B02"].status is Status.FAIL
+    assert report.exit_code == 1
+    machine = [c for c in report.results["B02"].failures if c.name == "state_machine"]
+    assert machine, [c.check for c in report.results["B02"].checks]
+    assert "storage.add_turn(" in (machine[0].program or "")
+    assert "profile smoke" in (machine[0].replay or "")
+    assert "reproduce_failure" in (machine[0].replay or "")
+
+
+def test_every_check_names_exactly_one_behaviour_and_every_behaviour_has_checks() -> None:
+    checks = all_checks()
+    assert sorted({c.behaviour.id for c in checks}) == ALL_IDS
+    for check in checks:
+        assert re.fullmatch(rf"{check.behaviour.id}-{check.behaviour.slug}::\S+", check.node_id)
+    found = manifest()
+    assert found is not None
+    vectors = [c for c in checks if c.name.startswith("vector[")]
+    assert len(vectors) == len(found[1]["vectors"])
+
+
+def test_catalogue_subcommand_prints_every_behaviour(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["catalogue"]) == 0
+    out = capsys.readouterr().out
+    for item in behaviours():
+        assert item.id in out
+
+
+def test_unloadable_target_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "no_such_module_here:factory"]) == 2
+    assert "cannot import" in capsys.readouterr().out
+
+
+def _pytest(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def test_pytest_plugin_adds_one_item_per_check_named_by_behaviour(tmp_path: Path) -> None:
+    target = str(ROOT / "tests" / "independent_backend.py") + ":IndependentFileStorage"
+    done = _pytest(
+        str(tmp_path), "--sessionspec-backend", target, "--sessionspec-profile", "smoke",
+        "-k", "B07 or B13", "-v", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "B07-ensure-session::touches_existing PASSED" in done.stdout
+    assert "B13-corrupt-file-backup::moved_aside_not_json PASSED" in done.stdout
+    assert "B01-create-session" not in done.stdout
+
+
+def test_pytest_plugin_marks_unclaimed_levels_skipped(tmp_path: Path) -> None:
+    target = str(ROOT / "tests" / "independent_backend.py") + ":IndependentMemoryStorage"
+    done = _pytest(str(tmp_path), "--sessionspec-backend", target, "-k", "B11", "-rs", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "N/A: level file-v1 not claimed" in done.stdout
+
+
+def test_pytest_plugin_is_inert_without_the_option(tmp_path: Path) -> None:
+    (tmp_path / "test_one.py").write_text("def test_one():\n    pass\n")
+    done = _pytest(str(tmp_path), "--collect-only", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "B0" not in done.stdout and "1 test collected" in done.stdout

@@ -1,0 +1,52 @@
+"""The kit's model is the oracle of the state machine: pin its reading of SPEC.md."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from conformance.model import StoreModel
+from conformance.strategies import keep_surrogates_lone
+from spec import MAX_SESSIONS, SESSION_TTL
+
+NOW = datetime(2030, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def test_ties_are_listed_latest_access_first() -> None:
+    model = StoreModel()
+    for name in ("a", "b", "c"):
+        model.create(name, NOW)
+    model.ensure("a", NOW)
+    assert [s.id for s in model.list(NOW)] == ["a", "c", "b"]
+
+
+def test_expiry_boundary_is_exactly_24_hours_on_millisecond_now() -> None:
+    model = StoreModel()
+    model.create("a", NOW)
+    # NOW carries sub-millisecond digits; "now" enters the store truncated (SPEC.md §1.2).
+    assert model.get("a", NOW + SESSION_TTL) is not None
+    assert model.get("a", NOW + SESSION_TTL + timedelta(microseconds=999 - 456)) is not None
+    assert model.get("a", NOW + SESSION_TTL + timedelta(milliseconds=1)) is None
+
+
+def test_cap_evicts_least_recently_accessed_and_keeps_the_new_one() -> None:
+    model = StoreModel()
+    for index in range(MAX_SESSIONS):
+        model.create(f"s{index}", NOW)
+    evicted = model.create("new", NOW)
+    assert evicted == ["s0"]
+    assert next(s.id for s in model.list(NOW)) == "new"
+
+
+def test_mutations_on_expired_sessions_do_nothing() -> None:
+    model = StoreModel()
+    model.create("a", NOW)
+    later = NOW + SESSION_TTL + timedelta(milliseconds=1)
+    assert model.reset("a", later) is False
+    assert model.delete("a", later) is False
+    created, _ = model.ensure("a", later)
+    assert created is True
+
+
+def test_adjacent_surrogates_are_kept_lone() -> None:
+    assert keep_surrogates_lone("\ud800\udfff") == "\ud800 \udfff"
+    assert keep_surrogates_lone("\udfff\ud800") == "\udfff\ud800"
