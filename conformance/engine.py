@@ -47,7 +47,7 @@ def resolve_levels(
     return expand_levels(declared), "declared by the factory (sessionspec_levels)"
 
 
-def _selected(check: Check, only: frozenset[str] | None) -> bool:
+def _selected(check: Check, only: frozenset[str] | set[str] | None) -> bool:
     if not only:
         return True
     return any(
@@ -93,6 +93,13 @@ class Verification:
         )
         self.checks = all_checks()
         self.results: dict[str, CheckResult] = {}
+        if self.only:
+            unknown = {
+                key for key in self.only if not any(_selected(c, {key}) for c in self.checks)
+            }
+            if unknown:
+                shutil.rmtree(self.run.workdir, ignore_errors=True)
+                raise ValueError(f"--only names no behaviour or check: {sorted(unknown)}")
 
     def __enter__(self) -> Self:
         return self

@@ -101,3 +101,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     verification = config.stash.get(_KEY, None)
     if verification is not None:
         verification.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """One line per behaviour, like ``sessionspec verify`` prints, for the checks that ran."""
+    verification = config.stash.get(_KEY, None)
+    if verification is None or not verification.results:
+        return
+    report = verification.report()
+    terminalreporter.section(f"sessionspec conformance: {report.target}")
+    for result in report.results.values():
+        if result.checks:
+            terminalreporter.write_line(
+                f"{result.status:<4} {result.id} {result.slug} ({result.level})"
+            )
+    terminalreporter.write_line(f"levels: {', '.join(report.levels)} ({report.levels_source})")
