@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -895,7 +896,11 @@ def run_machine(run: RunState, masked: frozenset[str]) -> MachineOutcome:
     if run.seed is not None:
         machine = hypothesis_seed(run.seed)(machine)
     lines: list[str] = []
-    with with_reporter(lambda text: lines.append(str(text))), _shrink_budget(run.profile):
+    with (
+        with_reporter(lambda text: lines.append(str(text))),
+        _shrink_budget(run.profile),
+        _kit_storage_directory(),
+    ):
         try:
             run_state_machine_as_test(machine, settings=machine_settings(run))
         except (Exception, Flaky) as exc:
@@ -907,6 +912,32 @@ def run_machine(run: RunState, masked: frozenset[str]) -> MachineOutcome:
             lines.extend(str(n) for n in getattr(violation, "__notes__", ()) if str(n) not in lines)
             return MachineOutcome(violation, None, lines)
     return MachineOutcome(None, None, lines)
+
+
+def kit_cache_directory() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "sessionspec" / "hypothesis"
+
+
+@contextlib.contextmanager
+def _kit_storage_directory() -> Iterator[None]:
+    """Keep hypothesis's caches (charmap, constants) out of the user's working directory.
+
+    The database is off anyway (``database=None``); hypothesis still caches other files in
+    ``./.hypothesis`` unless told otherwise. A user's own choice (the environment variable, or
+    a directory set in code) wins.
+    """
+    from hypothesis import configuration
+
+    current = getattr(configuration, "__hypothesis_home_directory", None)
+    if current is not None or os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        yield
+        return
+    configuration.set_hypothesis_home_dir(kit_cache_directory())
+    try:
+        yield
+    finally:
+        configuration.set_hypothesis_home_dir(None)
 
 
 @contextlib.contextmanager
