@@ -227,12 +227,16 @@ class StorageMachine(RuleBasedStateMachine):
             owner = bid if expected is not None else self.attribute_unknown(session_id, bid)
             if actual is None and len(self.model.ordered(self.now)) >= MAX_SESSIONS:
                 owner = "B18"  # a live session lost at the cap: a wrong eviction
+            shown: tuple[object, object] = (expected, actual)
+            if problem.endswith(" differs") and expected is not None and actual is not None:
+                name = problem.split()[0]  # show the field that differs, not the whole snapshot
+                shown = (getattr(expected, name), getattr(actual, name, None))
             self.expect(
                 owner,
                 False,
                 f"after {label}: get_session({session_id!r:.40}): {problem}",
-                expected=expected,
-                actual=actual,
+                expected=shown[0],
+                actual=shown[1],
             )
 
     def check_touched_first(self, session_id: object, bid: str, label: str) -> None:
@@ -964,8 +968,17 @@ def _shrink_budget(profile: Profile) -> Iterator[None]:
 
 
 def _is_hypothesis_chatter(line: str) -> bool:
-    """Lines about hypothesis itself (its shrink-time warning), not about the backend."""
-    return line.startswith(("WARNING: Hypothesis has spent", "PLEASE REPORT THIS"))
+    """Lines that repeat our notes (hypothesis's own step and draw lines), the replay blob
+    (reported separately) or hypothesis's shrink-time warning."""
+    return line.startswith(
+        (
+            "state.",
+            "Draw ",
+            "You can reproduce",
+            "WARNING: Hypothesis has spent",
+            "PLEASE REPORT THIS",
+        )
+    )
 
 
 def _replay(run: RunState, report: Sequence[str]) -> str:
@@ -995,8 +1008,9 @@ def machine_results(run: RunState) -> dict[str, BehaviourViolation]:
         if outcome.violation is None:
             break
         violation = outcome.violation
+        lines = [line for chunk in outcome.report for line in chunk.splitlines()]
         violation.program = "\n".join(
-            line for line in outcome.report if line.strip() and not _is_hypothesis_chatter(line)
+            line for line in lines if line.strip() and not _is_hypothesis_chatter(line)
         )
         violation.replay = _replay(run, outcome.report)
         found[violation.behaviour_id] = violation
