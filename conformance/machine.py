@@ -121,6 +121,7 @@ class StorageMachine(RuleBasedStateMachine):
         #: The behaviour of the last operation that used each id (for attribution).
         self.last_use: dict[str, str] = {}
         self.mutated = False
+        self.saved_view: list[SessionData] = []
         self.resync_needed = False
 
         note(f"storage = factory(tmp/store/sessions.json, clock) with now={self.now.isoformat()}")
@@ -300,7 +301,13 @@ class StorageMachine(RuleBasedStateMachine):
             )
 
     def after_mutation(self) -> None:
+        """Remember the state a save must now write: every session the model holds (expired
+        ones included, since they may stay in the file until the next save), in list order."""
         self.mutated = True
+        ordered = sorted(
+            self.model.sessions.values(), key=lambda s: (s.last_accessed_at, s.access), reverse=True
+        )
+        self.saved_view = [session.snapshot() for session in ordered]
 
     # -- rules: creating -------------------------------------------------------------------
     def _create(self) -> str | None:
@@ -748,10 +755,9 @@ class StorageMachine(RuleBasedStateMachine):
         self.expect(
             "B10", len(ids) == len(set(ids)), "duplicate session ids in the file", actual=ids
         )
-        # The file holds the state of the last mutation, minus sessions that expired since.
-        everything = sorted(
-            self.model.sessions.values(), key=lambda s: (s.last_accessed_at, s.access), reverse=True
-        )
+        # The file holds the state of the last mutation, minus sessions that expired since
+        # (a save may come at any time between that mutation and this flush).
+        everything = self.saved_view
         all_ids = [s.id for s in everything]
         live_ids = {s.id for s in self.model.ordered(self.now)}
         written = [i for i in ids if i in all_ids]
@@ -784,12 +790,12 @@ class StorageMachine(RuleBasedStateMachine):
                 ),
                 codex_conversation_id=record.get("codexConversationId"),
             )
-            problem = describe_difference(got, want.snapshot())
+            problem = describe_difference(got, want)
             self.expect(
                 "B21",
                 problem is None,
                 f"after flush() the file's session {want.id!r}: {problem}",
-                expected=want.snapshot(),
+                expected=want,
                 actual=got,
             )
 
@@ -849,6 +855,7 @@ class StorageMachine(RuleBasedStateMachine):
                 # Sessions under ids outside the grammar are B08's business: keep them out.
                 self.tainted.update(s.id for s in listed if not is_valid_session_id(s.id))
                 self.model.resync(s for s in listed if s.id not in self.tainted)
+                self.saved_view = [s for s in listed if s.id not in self.tainted]
 
     def teardown(self) -> None:
         storage: Any = getattr(self, "storage", _FAILED)
