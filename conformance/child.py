@@ -40,7 +40,7 @@ def session_as_json(session: SessionData) -> dict[str, Any]:
     }
 
 
-def _mutate(target: str, path: str, epoch_ms: str) -> int:
+def mutate_two_instances(target: str, path: str, epoch_ms: str) -> int:
     first = _open(target, path, epoch_ms)
     second = _open(target, path, epoch_ms)
     now = datetime.now(UTC)
@@ -84,7 +84,7 @@ def _read_loop(path: str, stop_file: str, seconds: str) -> int:
 def main(argv: list[str]) -> int:
     command, *args = argv
     if command == "mutate":
-        return _mutate(*args)
+        return mutate_two_instances(*args)
     if command == "dump":
         return _dump(*args)
     if command == "read-loop":

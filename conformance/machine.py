@@ -36,7 +36,7 @@ from conformance import strategies as gen
 from conformance.clock import FakeClock
 from conformance.context import CheckContext, Profile, RunState
 from conformance.model import StoreModel
-from conformance.registry import _STATIC, BehaviourViolation, make_check
+from conformance.registry import BehaviourViolation, make_check, register
 from spec import (
     MAX_SESSIONS,
     SESSION_TTL,
@@ -1038,7 +1038,7 @@ def _machine_check(context: CheckContext) -> None:
 
 
 for _bid, _requires in MACHINE_COVERS.items():
-    _STATIC.append(
+    register(
         make_check(
             _bid,
             "state_machine",

@@ -8,7 +8,7 @@ catalogue (``spec/behaviours.toml``), never from this package. Failures are rais
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -118,6 +118,12 @@ def check(
     return register
 
 
+def register(item: Check) -> Check:
+    """Register a check built with ``make_check`` (for checks made in a loop)."""
+    _STATIC.append(item)
+    return item
+
+
 def provider(function: Callable[[], list[Check]]) -> Callable[[], list[Check]]:
     """Register a function that builds checks at collection time (e.g. one per file vector)."""
     _PROVIDERS.append(function)
@@ -138,7 +144,3 @@ def all_checks() -> list[Check]:
         raise RuntimeError(f"duplicate check names: {sorted(duplicates)}")
     order = {b: i for i, b in enumerate(sorted({c.behaviour.id for c in found}))}
     return sorted(found, key=lambda c: order[c.behaviour.id])
-
-
-def iter_checks_for(behaviour_id: str) -> Iterator[Check]:
-    return (c for c in all_checks() if c.behaviour.id == behaviour_id)
