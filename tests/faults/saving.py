@@ -1,0 +1,221 @@
+"""Seeded faults in saving: atomic replace, permissions, write-behind and flush, write
+failures (B19-B22)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import time
+from pathlib import Path
+
+from reference import file as ref_file
+from reference.table import Snapshot
+
+from ._base import HookedFileStorage
+from ._registry import fault
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+
+
+def _save_with(
+    path: Path,
+    temp_path: Path,
+    data: bytes,
+    *,
+    flags: int = _CREATE,
+    mode: int = 0o600,
+    chmod: int | None = 0o600,
+    fsync_file: bool = True,
+    fsync_dir: bool = True,
+) -> None:
+    """``reference.file._save_atomically`` with its steps as parameters."""
+    ref_file._make_private_dirs(path.parent)
+    fd = os.open(temp_path, flags, mode)
+    try:
+        try:
+            if chmod is not None:
+                os.fchmod(fd, chmod)
+            ref_file._write_all(fd, data)
+            if fsync_file:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp_path, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_path)
+        raise
+    if fsync_dir:
+        ref_file._fsync_directory(path.parent)
+
+
+# -- B19 atomic-replace ----------------------------------------------------------------------
+
+
+@fault("B19", "save-fsyncs-nothing", "a save renames the temp file without any fsync")
+class SaveFsyncsNothing(HookedFileStorage):
+    def _save_file(self, path: Path, temp_path: Path, data: bytes) -> None:
+        _save_with(path, temp_path, data, fsync_file=False, fsync_dir=False)
+
+
+@fault("B19", "no-directory-fsync", "the directory is not fsynced after the rename")
+class NoDirectoryFsync(HookedFileStorage):
+    def _save_file(self, path: Path, temp_path: Path, data: bytes) -> None:
+        _save_with(path, temp_path, data, fsync_dir=False)
+
+
+@fault("B19", "temp-name-per-pid", "the temp name is <name>.<pid>.tmp: shared by instances")
+class TempNamePerPid(HookedFileStorage):
+    def _temp_name(self) -> Path:
+        return self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+
+
+@fault("B19", "temp-without-excl", "the temp file is opened O_CREAT|O_TRUNC, not O_EXCL")
+class TempWithoutExcl(HookedFileStorage):
+    def _save_file(self, path: Path, temp_path: Path, data: bytes) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        _save_with(path, temp_path, data, flags=flags)
+
+
+@fault("B19", "write-in-place", "the file is truncated and rewritten in place, no temp file")
+class WriteInPlace(HookedFileStorage):
+    def _save_file(self, path: Path, temp_path: Path, data: bytes) -> None:
+        ref_file._make_private_dirs(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            ref_file._write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        ref_file._fsync_directory(path.parent)
+
+
+# -- B20 permissions -------------------------------------------------------------------------
+
+
+@fault("B20", "temp-0644-then-chmod", "the temp file is created 0o644 and chmodded 0o600 after")
+class Temp0644ThenChmod(HookedFileStorage):
+    def _save_file(self, path: Path, temp_path: Path, data: bytes) -> None:
+        _save_with(path, temp_path, data, mode=0o644, chmod=0o600)
+
+
+@fault("B20", "temp-mode-from-umask", "the temp file is created 0o666 and left to the umask")
+class TempModeFromUmask(HookedFileStorage):
+    def _save_file(self, path: Path, temp_path: Path, data: bytes) -> None:
+        _save_with(path, temp_path, data, mode=0o666, chmod=None)
+
+
+@fault("B20", "keeps-existing-mode", "a save copies the existing file's mode onto the new file")
+class KeepsExistingMode(HookedFileStorage):
+    def _save_file(self, path: Path, temp_path: Path, data: bytes) -> None:
+        try:
+            keep = stat.S_IMODE(os.stat(path).st_mode)  # "preserve the user's permissions"
+        except FileNotFoundError:
+            keep = 0o600
+        _save_with(path, temp_path, data, chmod=keep)
+
+
+@fault("B20", "backup-keeps-source-mode", "a moved-aside file keeps its mode (0o644 stays 0o644)")
+class BackupKeepsSourceMode(HookedFileStorage):
+    def _move_aside(self, path: Path, epoch_ms: int) -> Path:
+        for backup in ref_file._backup_names(path, epoch_ms):
+            try:
+                os.link(path, backup, follow_symlinks=False)
+            except FileExistsError:
+                continue
+            os.unlink(path)  # the bug: no chmod of the link
+            ref_file._fsync_directory(path.parent)
+            return backup
+        raise AssertionError("unreachable")
+
+
+# -- B21 no-lost-updates ---------------------------------------------------------------------
+
+
+class _Debounced(HookedFileStorage):
+    """A writer that waits a moment before saving, to coalesce bursts (not a bug in itself)."""
+
+    debounce_s = 0.5
+
+    def _save_snapshot(self, snapshot: Snapshot) -> None:
+        time.sleep(self.debounce_s)
+        super()._save_snapshot(snapshot)
+
+
+@fault("B21", "flush-does-not-wait", "flush() returns before the data is written")
+class FlushDoesNotWait(_Debounced):
+    def flush(self) -> None:
+        with self._wake:
+            self._wanted = max(self._wanted, self._table.revision)
+            self._start_writer()
+            self._wake.notify_all()  # the bug: no wait for the save
+
+
+@fault("B21", "close-drops-pending", "close() stops the writer without saving what is pending")
+class CloseDropsPending(_Debounced):
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._wake:
+            self._stopping = True  # the bug: no flush first
+            self._wanted = self._attempted
+            self._wake.notify_all()
+        if self._writer is not None:
+            self._writer.join()
+
+
+# -- B22 flush-failure -----------------------------------------------------------------------
+
+
+@fault("B22", "flush-swallows-error", "flush() logs a failed save and returns normally")
+class FlushSwallowsError(HookedFileStorage):
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError as exc:  # the bug: the caller believes the data is safe
+            ref_file.logger.error("flush failed: %s", exc)
+
+
+@fault("B22", "failed-save-retried-in-loop", "the writer retries a failed save every 20 ms")
+class FailedSaveRetriedInLoop(HookedFileStorage):
+    def _record_result(self, snapshot: Snapshot, error: Exception | None) -> None:
+        super()._record_result(snapshot, error)
+        if error is not None:
+            self._wake.wait(0.02)
+            self._retry = True  # the bug: a busy retry loop while the disk is broken
+
+
+@fault("B22", "error-logged-every-attempt", "every failed save logs an ERROR, not only the first")
+class ErrorLoggedEveryAttempt(HookedFileStorage):
+    def _record_result(self, snapshot: Snapshot, error: Exception | None) -> None:
+        self._error_logged = False  # the bug: the once-flag is never kept
+        super()._record_result(snapshot, error)
+
+
+@fault("B22", "rollback-on-failure", "a failed flush rolls memory back to the last saved state")
+class RollbackOnFailure(HookedFileStorage):
+    def _record_result(self, snapshot: Snapshot, error: Exception | None) -> None:
+        if error is None:
+            self._last_good = snapshot.sessions
+        super()._record_result(snapshot, error)
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError:
+            # The bug: "back to a consistent state" throws every unsaved change away.
+            good = getattr(self, "_last_good", ())
+            self._table = self.table_class(good, clock=self._clock)
+            raise
+
+
+@fault("B22", "stale-failure-raised", "after a failure, flush() raises the old error, no new try")
+class StaleFailureRaised(HookedFileStorage):
+    def flush(self) -> None:
+        with self._wake:
+            if self._last_failure is not None and self._saved < self._table.revision:
+                raise self._last_failure[1]  # the bug: the disk may be fine again by now
+        super().flush()

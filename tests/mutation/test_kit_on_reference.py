@@ -1,0 +1,49 @@
+"""The conformance kit as the test suite of a mutation run over ``reference/`` (on demand).
+
+Not part of CI: it only runs when ``SESSIONSPEC_MUTATION=1`` (docs/mutation-testing.md has the
+command). Every test verifies a reference backend with the kit and asserts the verdict is
+PASS, so a mutant of ``reference/`` is killed exactly when the kit fails it. The file backend
+is split into three groups (the machine's behaviours, the file checks, the process checks),
+cheapest first, so a mutant the first group kills costs a few seconds, not a full run.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import conformance
+from conformance import Status
+from reference import FileSessionStorage, InMemorySessionStorage
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("SESSIONSPEC_MUTATION") != "1",
+    reason="mutation testing runs on demand: SESSIONSPEC_MUTATION=1 (docs/mutation-testing.md)",
+)
+
+#: The profile of the kit used for every mutant (the lightest one).
+PROFILE = os.environ.get("SESSIONSPEC_MUTATION_PROFILE", "smoke")
+
+MACHINE = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B17", "B18"]
+FILES = ["B10", "B11", "B12", "B13", "B14", "B15", "B16", "B20"]
+PROCESSES = ["B19", "B21", "B22"]
+
+
+def _verify(factory: object, only: list[str] | None) -> None:
+    report = conformance.verify(factory, profile=PROFILE, only=only)  # type: ignore[arg-type]
+    failed = {
+        bid: [f"{c.check}: {c.message}" for c in result.failures]
+        for bid, result in report.results.items()
+        if result.status is Status.FAIL
+    }
+    assert not failed, failed
+
+
+def test_memory_backend() -> None:
+    _verify(InMemorySessionStorage, None)
+
+
+@pytest.mark.parametrize("group", [MACHINE, FILES, PROCESSES], ids=["machine", "files", "procs"])
+def test_file_backend(group: list[str]) -> None:
+    _verify(FileSessionStorage, group)
