@@ -1,9 +1,10 @@
 """The teaching notebooks run top to bottom in a fresh kernel, and are committed clean.
 
 Each notebook is executed with nbclient in a new kernel (the venv's ``python3``), with a
-temporary working directory and a temporary ``HOME`` so that nothing can touch the user's
-real ``~/.codex-mcp``. Any cell error fails the test. Run times are printed (see them with
-``pytest -s`` or in the ``-ra`` summary via the recorded property), never asserted.
+temporary working directory, ``TMPDIR`` and ``HOME``, so that nothing can touch the user's
+real ``~/.codex-mcp`` and nothing is left behind in ``/tmp``. Any cell error fails the test.
+Run times are printed (see them with ``pytest -s`` or ``-rA``) and recorded as the JUnit
+property ``run_seconds``, never asserted.
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ def test_notebook_runs_top_to_bottom(
     home.mkdir()
     work = tmp_path / "work"
     work.mkdir()
+    scratch = tmp_path / "tmp"  # the notebooks' temp dirs land here, even if a cell fails
+    scratch.mkdir()
     env = {
         **os.environ,
         "HOME": str(home),
+        "TMPDIR": str(scratch),
         "PYTHONHASHSEED": "0",
     }
     for name in ("CODEX_MCP_MEMORY_ONLY", "CODEX_MCP_SESSION_FILE"):

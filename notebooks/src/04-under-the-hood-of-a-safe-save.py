@@ -307,17 +307,22 @@ def crash_once(mode, index, delay):
     run = ROOT / "runs" / f"{mode}-{index:02d}"
     run.mkdir(parents=True)
     path = run / "sessions.json"
-    child = subprocess.Popen(
-        [sys.executable, str(ROOT / "saver.py"), mode, str(path), str(SIZE)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    errors = run.with_suffix(".stderr")
+    with open(errors, "w") as stderr:
+        child = subprocess.Popen(
+            [sys.executable, str(ROOT / "saver.py"), mode, str(path), str(SIZE)],
+            stdout=subprocess.PIPE, stderr=stderr, text=True,
+        )
     if child.stdout.readline().strip() != "ready":
         child.kill()
-        raise RuntimeError(child.communicate()[1])
+        child.wait()
+        raise RuntimeError(errors.read_text())
     time.sleep(delay)
     child.send_signal(signal.SIGKILL)
-    out, _ = child.communicate(timeout=30)
-    assert child.returncode == -signal.SIGKILL
+    # Read the rest through the same buffered stream: readline() may already hold lines.
+    out = child.stdout.read()
+    child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL, errors.read_text()
     reported = [int(word) for word in out.split()]
     outcome, version = inspect(path)
     return {
