@@ -5,6 +5,7 @@ Each one pins a single rule with a fixed scenario, so a failure reads as a one-l
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta, timezone
 
@@ -82,10 +83,13 @@ def appends_in_order_and_touches(ctx: CheckContext) -> None:
     )
     ctx.expect_equal(data.last_accessed_at if data else None, to_millis(ctx.clock()), "touch")
     ctx.expect_equal(_ids(storage), [first, other], "add_turn must make the session most recent")
-    storage.update_session(other, turns=list(reversed(turns)))
-    replaced = storage.get_session(other)
+    replacement = [ConversationTurn("three", "3", ctx.clock())]
+    storage.update_session(first, turns=replacement)
+    replaced = storage.get_session(first)
     ctx.expect_equal(
-        replaced.turns if replaced else None, tuple(reversed(turns)), "update_session(turns=)"
+        replaced.turns if replaced else None,
+        tuple(replacement),
+        "update_session(turns=) must replace existing turns, not append",
     )
 
 
@@ -137,22 +141,62 @@ def ties_ordered_by_access(ctx: CheckContext) -> None:
         ctx.expect_equal(_ids(_reopen(ctx, storage)), [a, c, b], "tie order after reopen")
 
 
+@check("B04")
+def order_follows_last_access(ctx: CheckContext) -> None:
+    """List order follows last access, not creation."""
+    storage = ctx.open()
+    first = storage.create_session()
+    ctx.clock.advance(MS)
+    second = storage.create_session()
+    ctx.clock.advance(MS)
+    storage.add_turn(first, ConversationTurn("p", "r", ctx.clock()))
+    ctx.expect_equal(_ids(storage), [first, second], "the session touched last comes first")
+    ctx.clock.advance(MS)
+    storage.set_codex_conversation_id(second, "c")
+    ctx.expect_equal(_ids(storage), [second, first], "the session touched last comes first")
+
+
 @check("B05")
 def delete_then_recreate(ctx: CheckContext) -> None:
-    """delete returns True once, then False; the session is gone, also after reopen."""
+    """delete returns True once, then False; ensure afterwards makes a new empty session."""
     storage = ctx.open()
     session_id = storage.create_session()
     storage.add_turn(session_id, ConversationTurn("p", "r", ctx.clock()))
+    storage.set_codex_conversation_id(session_id, "conv")
     ctx.expect(storage.delete_session(session_id) is True, "first delete must return True")
     ctx.expect(storage.delete_session(session_id) is False, "second delete must return False")
     ctx.expect(storage.delete_session("never-existed") is False, "unknown id must give False")
     ctx.expect(storage.get_session(session_id) is None, "a deleted session is still there")
-    if ctx.claims(Level.DURABLE):
-        storage = _reopen(ctx, storage)
-        ctx.expect(storage.get_session(session_id) is None, "a deleted session came back")
     storage.ensure_session(session_id)
     data = storage.get_session(session_id)
-    ctx.expect(data is not None and data.turns == (), "ensure after delete: new empty session")
+    ctx.expect(
+        data is not None and data.turns == () and data.codex_conversation_id is None,
+        "ensure after delete must create a new empty session",
+        actual=data,
+    )
+
+
+@check("B05")
+def delete_of_expired_returns_false(ctx: CheckContext) -> None:
+    """delete_session of an expired (not yet purged) session returns False."""
+    storage = ctx.open()
+    session_id = storage.create_session()
+    ctx.clock.advance(SESSION_TTL + MS)
+    ctx.expect(storage.delete_session(session_id) is False, "delete of an expired session")
+
+
+@check("B05", requires=Level.DURABLE)
+def deleted_stays_gone_after_reopen(ctx: CheckContext) -> None:
+    """A session deleted after it was saved does not come back after reopen."""
+    storage = ctx.open()
+    gone, kept = storage.create_session(), storage.create_session()
+    storage.add_turn(gone, ConversationTurn("p", "r", ctx.clock()))
+    storage.flush()  # the session is on disk before it is deleted
+    storage.delete_session(gone)
+    storage.flush()
+    storage = _reopen(ctx, storage)
+    ctx.expect(storage.get_session(gone) is None, "a deleted session came back after reopen")
+    ctx.expect_equal(_ids(storage), [kept], "sessions after reopen")
 
 
 @check("B06")
@@ -277,7 +321,7 @@ def round_trip_exact(ctx: CheckContext) -> None:
 
 @check("B17")
 def expiry_boundary_is_exact(ctx: CheckContext) -> None:
-    """Live at exactly 24 h; at 24 h + 1 ms gone for good, and ensure starts afresh."""
+    """Live at exactly 24 h; at 24 h + 1 ms invisible to every read."""
     storage = ctx.open()
     session_id = storage.create_session()
     storage.add_turn(session_id, ConversationTurn("p", "r", ctx.clock()))
@@ -285,19 +329,49 @@ def expiry_boundary_is_exact(ctx: CheckContext) -> None:
     ctx.expect(storage.get_session(session_id) is not None, "at exactly 24 h a session is live")
     ctx.clock.advance(MS)
     ctx.expect(storage.get_session(session_id) is None, "after 24 h + 1 ms it must be gone")
+    ctx.expect(storage.get_codex_conversation_id(session_id) is None, "expired: no conversation id")
     ctx.expect_equal(_ids(storage), [], "list_sessions must not show an expired session")
-    storage.add_turn(session_id, ConversationTurn("p", "r", ctx.clock()))
-    storage.set_codex_conversation_id(session_id, "c")
-    ctx.expect(storage.get_session(session_id) is None, "a mutation revived an expired session")
-    ctx.expect(storage.delete_session(session_id) is False, "delete of an expired session")
-    storage.ensure_session(session_id)
-    data = storage.get_session(session_id)
+
+
+@check("B17")
+def mutations_do_not_revive(ctx: CheckContext) -> None:
+    """Mutations on an expired (not yet purged) session do nothing; ensure starts afresh."""
+    storage = ctx.open()
+    ids = [storage.create_session() for _ in range(5)]
+    for session_id in ids:
+        storage.add_turn(session_id, ConversationTurn("p", "r", ctx.clock()))
+    ctx.clock.advance(SESSION_TTL + MS)
+    storage.add_turn(ids[0], ConversationTurn("p", "r", ctx.clock()))
+    storage.set_codex_conversation_id(ids[1], "c")
+    storage.reset_session(ids[2])
+    storage.update_session(ids[3], turns=[])
+    for session_id in ids[:4]:
+        ctx.expect(storage.get_session(session_id) is None, "a mutation revived an expired session")
+    storage.ensure_session(ids[4])
+    data = storage.get_session(ids[4])
     now = to_millis(ctx.clock())
     ctx.expect(
         data is not None and data.turns == () and data.created_at == now,
         "ensure on an expired id must create a fresh empty session",
         actual=data,
     )
+    ctx.expect_equal(_ids(storage), [ids[4]], "only the ensured session is live")
+
+
+@check("B17", requires=Level.FILE_V1)
+def expired_sessions_leave_the_file(ctx: CheckContext) -> None:
+    """At the next save the file holds no session that has expired."""
+    storage = ctx.open()
+    old = storage.create_session()
+    storage.flush()
+    ctx.clock.advance(timedelta(hours=23))
+    young = storage.create_session()
+    ctx.clock.advance(timedelta(hours=1) + MS)
+    storage.add_turn(young, ConversationTurn("p", "r", ctx.clock()))
+    storage.flush()
+    document = json.loads(ctx.path.read_bytes())
+    ids = [item.get("id") for item in document.get("sessions", [])]
+    ctx.expect_equal(ids, [young], f"the expired session {old!r} must leave the file")
 
 
 @check("B18")

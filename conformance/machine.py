@@ -301,13 +301,13 @@ class StorageMachine(RuleBasedStateMachine):
             )
 
     def after_mutation(self) -> None:
-        """Remember the state a save must now write: every session the model holds (expired
-        ones included, since they may stay in the file until the next save), in list order."""
+        """Remember the state the next save must write: the live sessions, in list order.
+
+        The save may come later, so sessions that expire in between may be left out; a
+        session already expired (or deleted) now must never be written again.
+        """
         self.mutated = True
-        ordered = sorted(
-            self.model.sessions.values(), key=lambda s: (s.last_accessed_at, s.access), reverse=True
-        )
-        self.saved_view = [session.snapshot() for session in ordered]
+        self.saved_view = self.model.snapshot(self.now)
 
     # -- rules: creating -------------------------------------------------------------------
     def _create(self) -> str | None:
@@ -761,6 +761,24 @@ class StorageMachine(RuleBasedStateMachine):
         all_ids = [s.id for s in everything]
         live_ids = {s.id for s in self.model.ordered(self.now)}
         written = [i for i in ids if i in all_ids]
+        for extra in [i for i in ids if i not in all_ids]:
+            owner = (
+                "B05"
+                if extra in self.model.deleted
+                else "B18"
+                if extra in self.model.evicted
+                else "B17"
+                if extra in self.model.ever_created or extra in self.known
+                else "B21"
+            )
+            self.expect(
+                owner,
+                False,
+                f"after flush() the file still holds {extra!r:.40}, which the last mutation left"
+                " deleted, evicted or expired",
+                expected=all_ids,
+                actual=ids,
+            )
         self.expect(
             "B21",
             written == ids and live_ids <= set(ids),
