@@ -377,10 +377,10 @@ verdicts(report)
 # Each failing behaviour carries its checks' results: a message, what was expected, what the
 # backend did, and, for the state machine, the **shrunk program** and how to replay it. (The
 # kit also has targeted checks, fixed scenarios aimed at one rule; they report expected and
-# actual, with no program to shrink.) In the
-# program, `storage.…` lines are calls on *your* backend; `state.…` lines are the kit's own
-# steps (the model's move and its comparisons, such as `list_agrees`). UUIDs are shortened to
-# 8 digits below to keep it readable.
+# actual, with no program to shrink.) In a program, `storage.…` lines are the calls made on
+# *your* backend; the rest is the kit's bookkeeping. A line `(masked B04: …)` means the kit had
+# already reported B04 and let that run go on, to find what *else* is broken. UUIDs are
+# shortened to 8 digits below to keep it readable.
 
 # %%
 import re
