@@ -136,7 +136,10 @@ print(after[1].turns[0])
 #
 # That makes one method important: **`flush()` returns only when everything mutated before
 # the call is durably on disk** (B21), and raises `OSError` if that write failed (B22).
-# `close()` flushes, and so does leaving a `with` block.
+# `close()` flushes, and so does leaving a `with` block. A program that forgets `close()` is
+# still saved at a normal interpreter exit (the reference registers an `atexit` hook), but no
+# hook runs on `kill -9`, an OOM kill or a power cut (notebook 4): call `flush()` wherever you
+# promise someone that their data is safe.
 
 # %%
 chat = reopened.create_session()
