@@ -84,6 +84,21 @@ def render(rows: list[Row], profile: str, took: float) -> str:
         " gate (tests/test_fault_gate.py) checks in CI that the kit fails each one under its"
         " target.",
         "",
+        "## How the gate uses these faults",
+        "",
+        "`tests/test_fault_gate.py` (in CI, part of `make test`) runs the kit in-process on"
+        " every fault, one test per fault so `pytest -n 2` spreads them over both cores, and"
+        " asserts the verdict is FAIL with the fault's target among the failing behaviours; it"
+        " also asserts the reference backends (and the seams the faults are built on) pass"
+        " 22/22. To stay within about 2 minutes of CI time on 2 cores the gate does not run"
+        " every behaviour for every fault (that is this matrix, about"
+        " 30 minutes): it uses the `smoke` profile and only the target behaviour, running"
+        " the target's deterministic checks first and the stateful machine (the slow part,"
+        " because it shrinks what it finds) only if they all pass. The matrix below is the"
+        " complement: the full `ci` run, every behaviour.",
+        "",
+        "## The matrix",
+        "",
         "Legend: **✗** the target behaviour fails (the fault is caught and named),"
         " ✗ another behaviour fails too, · passes, empty: not applicable (level not claimed"
         " by the backend: in-memory faults claim core only).",
