@@ -465,3 +465,87 @@ def backups_not_wider_than_0600(ctx: CheckContext) -> None:
             f"backup {path.name} is wider than 0o600",
             actual=oct(mode(path)),
         )
+
+
+# -- checks added by the mutation run over reference/ (issue 5) ----------------------------
+
+
+@check("B15")
+def lossy_backup_named_in_warning_and_never_overwrites(ctx: CheckContext) -> None:
+    """The lossy-load backup takes the next free name and a WARNING names it."""
+    content = document([{**record("a", ctx.clock()), "unknownMember": 1}])
+    write_bytes(ctx.path, content, 0o600)
+    taken = backup_path(ctx.path, ctx.clock())
+    write_bytes(taken, b"an earlier backup", 0o600)
+    with capture_logs() as logs:
+        storage = ctx.open()
+        storage.create_session()
+        storage.flush()
+    expected = backup_path(ctx.path, ctx.clock(), 1)
+    ctx.expect(taken.read_bytes() == b"an earlier backup", "an existing backup was overwritten")
+    ctx.expect(
+        expected.is_file() and expected.read_bytes() == content,
+        "the lossy backup must take the smallest free <name>.<epoch-ms>.<n>.bak",
+        expected=expected.name,
+        actual=[p.name for p in backups(ctx.path)],
+    )
+    warnings = logs.messages(logging.WARNING)
+    ctx.expect(
+        warning_names(warnings, expected.name),
+        "a WARNING must name the backup path",
+        expected=expected.name,
+        actual=warnings,
+    )
+
+
+@check("B16")
+def temp_exactly_one_hour_old_stays(ctx: CheckContext) -> None:
+    """A temp file exactly one hour old is not stale yet ("more than one hour")."""
+    from datetime import UTC, datetime
+
+    ctx.clock.set(datetime(2031, 3, 14, 15, 0, 0, tzinfo=UTC))  # whole seconds: exact mtimes
+    edge_ns = int(ctx.clock().timestamp() - STALE_TEMP_AGE.total_seconds()) * 10**9
+    write_bytes(ctx.path, document([]), 0o600)
+    edge = ctx.path.with_name("sessions.json.edge.tmp")
+    older = ctx.path.with_name("sessions.json.older.tmp")
+    for path, ns in ((edge, edge_ns), (older, edge_ns - 10**9)):
+        write_bytes(path, b"partial", 0o600)
+        os.utime(path, ns=(ns, ns))
+    storage = ctx.open()
+    storage.flush()
+    ctx.expect(edge.exists(), "a temp file exactly one hour old must not be removed")
+    ctx.expect(not older.exists(), "a temp file one hour and one second old must be removed")
+
+
+@check("B20")
+def backups_created_0600(ctx: CheckContext) -> None:
+    """Backup files are created with a mode no wider than 0o600 (never wider at any moment),
+    and a moved-aside file without owner bits is narrowed too."""
+    from conformance.checks_process import os_spy
+
+    lossy = document([{**record("a", ctx.clock()), "unknown": 1}])
+    write_bytes(ctx.path, lossy, 0o600)
+    with umask(0), os_spy() as events:
+        storage = ctx.open()
+        storage.create_session()
+        storage.flush()
+    created = [
+        e for e in events if e.kind == "open" and e.path.endswith(".bak") and "O_CREAT" in e.flags
+    ]
+    for event in created:
+        ctx.expect(
+            event.mode is not None and event.mode & 0o177 == 0,
+            f"backup {os.path.basename(event.path)} created with a mode wider than 0o600",
+            actual=oct(event.mode) if event.mode is not None else None,
+        )
+    storage.close()
+    if os.geteuid() == 0:  # only root can read a file without owner bits
+        ctx.clock.advance(timedelta(seconds=1))
+        write_bytes(ctx.path, b"{corrupt", 0o066)
+        ctx.open().close()
+        for path in backups(ctx.path):
+            ctx.expect(
+                mode(path) & 0o177 == 0,
+                f"backup {path.name} is wider than 0o600",
+                actual=oct(mode(path)),
+            )

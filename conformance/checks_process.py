@@ -266,7 +266,11 @@ def concurrent_reader_sees_whole_files(ctx: CheckContext) -> None:
         text=True,
     )
     try:
-        time.sleep(0.3)  # let the reader start before the saves begin
+        # Saving starts once the reader runs: a fixed sleep is too short on a loaded machine.
+        ready = Path(str(stop) + ".ready")
+        deadline = time.monotonic() + 60
+        while not ready.exists() and reader.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         for round_number in range(ctx.run.profile.reader_saves):
             size = 50_000 + (round_number % 5) * 40_000
             big = [ConversationTurn(f"{round_number}:" + "é" * size, "ok", ctx.clock())]
@@ -497,3 +501,65 @@ def background_failure_logged_once_without_retry_loop(ctx: CheckContext) -> None
         )
     else:
         ctx.expect(len(errors) <= 1, "at most one ERROR until a save succeeds", actual=errors)
+
+
+@check("B22")
+def every_failed_save_is_reported(ctx: CheckContext) -> None:
+    """A failed background save is logged at ERROR without waiting for flush(); every flush()
+    during the fault raises (a second one too); memory keeps every change."""
+    storage, session_id = _prepare(ctx)
+    with (
+        broken_directory(ctx.path.parent),
+        capture_logs() as logs,
+        count_attempts(str(ctx.path.parent)) as attempts,
+    ):
+        storage.add_turn(session_id, ConversationTurn("first", "r", ctx.clock()))
+        # A write-behind backend tries in the background; give it ample time to try and log.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not logs.messages(logging.ERROR):
+            time.sleep(0.01)
+        if attempts[0]:
+            ctx.expect(
+                logs.messages(logging.ERROR),
+                "a failed background save must be logged at ERROR level",
+                actual=f"{attempts[0]} attempts, no ERROR",
+            )
+        for attempt in ("first", "second"):
+            if attempt == "second":
+                storage.add_turn(session_id, ConversationTurn(attempt, "r", ctx.clock()))
+            raised = False
+            try:
+                storage.flush()
+            except OSError:
+                raised = True
+            ctx.expect(raised, f"the {attempt} flush() during a write failure must raise OSError")
+    storage.flush()
+    data = storage.get_session(session_id)
+    ctx.expect_equal(
+        [t.prompt for t in data.turns] if data else None,
+        ["first", "second"],
+        "memory keeps the changes of every failed flush()",
+    )
+
+
+@check("B22")
+def failed_rename_raises_oserror(ctx: CheckContext) -> None:
+    """A save that fails at the rename (a directory now sits at the path) makes flush() raise
+    OSError, and the next flush() once it is gone writes the full state."""
+    storage, session_id = _prepare(ctx)
+    ctx.path.unlink()
+    ctx.path.mkdir()
+    (ctx.path / "blocker").write_bytes(b"a non-empty directory cannot be replaced")
+    with capture_logs():
+        storage.add_turn(session_id, ConversationTurn("during", "failure", ctx.clock()))
+        try:
+            storage.flush()
+        except OSError:
+            pass
+        else:
+            ctx.expect(False, "flush() must raise OSError when the rename fails")
+    (ctx.path / "blocker").unlink()
+    ctx.path.rmdir()
+    expected = _as_json(storage)
+    storage.flush()
+    ctx.expect_equal(_fresh_view(ctx), expected, "the next flush() must write the full state")

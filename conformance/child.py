@@ -4,7 +4,8 @@
   strace for B19/B20);
 - ``dump TARGET PATH EPOCH_MS``: open a fresh instance and print its state as JSON (B21);
 - ``read-loop PATH STOP_FILE SECONDS``: read and parse the file until told to stop, and
-  print how many reads saw something other than a complete JSON document (B19).
+  print how many reads saw something other than a complete JSON document (B19); it creates
+  ``STOP_FILE.ready`` once reading, so the parent starts saving only then.
 """
 
 from __future__ import annotations
@@ -64,7 +65,10 @@ def _read_loop(path: str, stop_file: str, seconds: str) -> int:
     deadline = time.monotonic() + float(seconds)
     reads = bad = missing = 0
     examples: list[str] = []
+    ready = Path(stop_file + ".ready")
     while not os.path.exists(stop_file) and time.monotonic() < deadline:
+        if not ready.exists():
+            ready.touch()  # the parent starts saving only once this loop runs
         try:
             raw = Path(path).read_bytes()
         except FileNotFoundError:
