@@ -549,3 +549,14 @@ def backups_created_0600(ctx: CheckContext) -> None:
                 f"backup {path.name} is wider than 0o600",
                 actual=oct(mode(path)),
             )
+
+
+@check("B10")
+def writer_valid_when_every_session_is_gone(ctx: CheckContext) -> None:
+    """Deleting every session saves a writer-valid empty store."""
+    storage = ctx.open()
+    session_id = storage.create_session()
+    storage.flush()
+    storage.delete_session(session_id)
+    storage.flush()
+    _validate_written(ctx, ctx.path)
