@@ -7,7 +7,8 @@
 # mutmut rewrites the files it mutates, so this never runs in the work tree: it exports HEAD
 # (plus the working tree's tests/mutation/) to WORKDIR, makes a venv there with the project's
 # dependencies (not the project itself: the mutated copy must be what is imported), and runs
-# `mutmut run` on reference/ with tests/mutation/ as the tests. Results stay in
+# `mutmut run` on reference/ with tests/mutation/ as the tests (JOBS workers, default 4: a
+# mutant that hangs waits for its timeout without using a core). Results stay in
 # WORKDIR/mutants; `cd WORKDIR && .venv/bin/mutmut results` lists the survivors again.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -25,6 +26,7 @@ pytest_add_cli_args_test_selection = tests/mutation/
 also_copy =
     spec/
     conformance/
+timeout_multiplier = 4
 CFG
 
 "$python" -m venv "$work/.venv"
@@ -38,5 +40,5 @@ PY
 
 cd "$work"
 export SESSIONSPEC_MUTATION=1
-.venv/bin/mutmut run --max-children "${JOBS:-2}" || true
+.venv/bin/mutmut run --max-children "${JOBS:-4}" || true
 .venv/bin/mutmut results
