@@ -444,6 +444,15 @@ def file_0600_under_umask_000(ctx: CheckContext) -> None:
             ctx.expect_equal(oct(mode(directory)), oct(0o700), "created directory mode")
 
 
+def _expect_private(ctx: CheckContext, found: list[Path]) -> None:
+    for path in found:
+        ctx.expect(
+            mode(path) & 0o177 == 0,
+            f"backup {path.name} is wider than 0o600",
+            actual=oct(mode(path)),
+        )
+
+
 @check("B20")
 def backups_not_wider_than_0600(ctx: CheckContext) -> None:
     """Backups (move-aside and lossy) are not wider than 0o600, whatever the source's mode."""
@@ -459,12 +468,7 @@ def backups_not_wider_than_0600(ctx: CheckContext) -> None:
         storage.flush()
     found = backups(ctx.path)
     ctx.expect(len(found) >= 2, "expected a move-aside and a lossy backup", actual=found)
-    for path in found:
-        ctx.expect(
-            mode(path) & 0o177 == 0,
-            f"backup {path.name} is wider than 0o600",
-            actual=oct(mode(path)),
-        )
+    _expect_private(ctx, found)
 
 
 # -- checks added by the mutation run over reference/ (issue 5) ----------------------------
@@ -543,12 +547,7 @@ def backups_created_0600(ctx: CheckContext) -> None:
         ctx.clock.advance(timedelta(seconds=1))
         write_bytes(ctx.path, b"{corrupt", 0o066)
         ctx.open().close()
-        for path in backups(ctx.path):
-            ctx.expect(
-                mode(path) & 0o177 == 0,
-                f"backup {path.name} is wider than 0o600",
-                actual=oct(mode(path)),
-            )
+        _expect_private(ctx, backups(ctx.path))
 
 
 @check("B10")
