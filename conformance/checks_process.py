@@ -433,6 +433,54 @@ def _prepare(ctx: CheckContext) -> tuple[SessionStorage, str]:
 
 
 @check("B22")
+def close_that_cannot_flush_raises_and_stays_open(ctx: CheckContext) -> None:
+    """close() whose flush fails raises OSError and keeps every change; a later close() saves."""
+    storage, session_id = _prepare(ctx)
+    with broken_directory(ctx.path.parent), capture_logs():
+        storage.add_turn(session_id, ConversationTurn("before", "close", ctx.clock()))
+        raised: BaseException | None = None
+        try:
+            storage.close()
+        except OSError as exc:
+            raised = exc
+        ctx.expect(raised is not None, "close() must raise OSError when its flush fails")
+        data = storage.get_session(session_id)
+        ctx.expect(
+            data is not None and [t.prompt for t in data.turns] == ["before"],
+            "after a failed close() memory must keep every change",
+            actual=data,
+        )
+        expected = _as_json(storage)
+    try:
+        storage.close()
+    except OSError as exc:
+        ctx.expect(False, f"close() again after the fault cleared must save: {exc!r}")
+    ctx.expect_equal(
+        _fresh_view(ctx), expected, "a close() retried after a failed one must write everything"
+    )
+
+
+@check("B22")
+def flush_after_a_failed_background_save_writes(ctx: CheckContext) -> None:
+    """A background save fails, the fault clears, no new mutation: flush() must still write."""
+    storage, session_id = _prepare(ctx)
+    with broken_directory(ctx.path.parent), capture_logs():
+        storage.add_turn(session_id, ConversationTurn("pending", "", ctx.clock()))
+        expected = _as_json(storage)
+        # Give a write-behind backend the chance to try (and fail) on its own.
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+    try:
+        storage.flush()
+    except OSError as exc:
+        ctx.expect(False, f"flush() after the fault cleared must succeed: {exc!r}")
+    ctx.expect_equal(
+        _fresh_view(ctx), expected, "flush() after a failed background save must write it"
+    )
+
+
+@check("B22")
 def flush_raises_memory_kept_then_recovers(ctx: CheckContext) -> None:
     """A failing write makes flush() raise OSError; memory keeps changes; the next flush
     after the fault clears writes the full state."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -14,7 +15,7 @@ from typing import Any
 
 from conformance.clock import FakeClock
 from conformance.registry import Check, expect
-from spec import Level, SessionStorage
+from spec import Level, SessionData, SessionStorage
 
 
 @dataclass(frozen=True)
@@ -135,10 +136,18 @@ class CheckContext:
     def claims(self, level: Level) -> bool:
         return self.run.claims(level)
 
-    def open(self, path: Path | None = None, clock: FakeClock | None = None) -> SessionStorage:
+    def open(
+        self, path: Path | None = None, clock: FakeClock | None = None, *, raw: bool = False
+    ) -> SessionStorage:
+        """A new instance from the factory, closed at cleanup.
+
+        Unless ``raw``, reads come back as tuples of turns (``SnapshotView``): whether a result
+        is a proper snapshot is B24's check (which opens raw), so other checks compare content
+        only and one fault is not reported under every behaviour that reads.
+        """
         storage: SessionStorage = self.run.factory(path or self.path, clock=clock or self.clock)
         self._opened.append(storage)
-        return storage
+        return storage if raw else SnapshotView(storage)
 
     def expect(
         self, condition: object, message: str, *, expected: object = None, actual: object = None
@@ -160,3 +169,35 @@ class CheckContext:
                 with contextlib.suppress(OSError):
                     os.chmod(os.path.join(root, name), 0o700)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def as_snapshot(item: Any) -> Any:
+    """``item`` with its turns as a tuple, when it is a SessionData holding another sequence."""
+    if isinstance(item, SessionData) and type(item.turns) is not tuple:
+        with contextlib.suppress(TypeError):
+            return dataclasses.replace(item, turns=tuple(item.turns))
+    return item
+
+
+class SnapshotView:
+    """A backend seen through reads normalised by ``as_snapshot``; everything else passes."""
+
+    def __init__(self, storage: SessionStorage) -> None:
+        self._storage = storage
+
+    def get_session(self, session_id: str) -> Any:
+        return as_snapshot(self._storage.get_session(session_id))
+
+    def list_sessions(self) -> Any:
+        listed = self._storage.list_sessions()
+        return [as_snapshot(item) for item in listed] if isinstance(listed, list) else listed
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+    def __enter__(self) -> SnapshotView:
+        self._storage.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._storage.__exit__(*exc_info)

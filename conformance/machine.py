@@ -70,28 +70,55 @@ MACHINE_COVERS: dict[str, Level | None] = {
     "B18": None,
     # The machine compares the file with the model after each flush: needs the file.
     "B21": Level.FILE_V1,
+    "B23": None,
+    "B24": None,
 }
 
 _FAILED = object()
 
 
+def snapshot_problem(actual: object) -> str | None:
+    """None when a read result is an immutable snapshot, else what is wrong with it (B24).
+
+    Checked before any comparison, so a shared or mutable result is reported under B24 and
+    not as a difference in whatever field it makes look wrong.
+    """
+    if actual is None:
+        return None
+    if not isinstance(actual, SessionData):
+        return f"a read returned {type(actual).__name__}, not a SessionData snapshot"
+    if type(actual.turns) is not tuple:
+        return f"turns is a {type(actual.turns).__name__}, not a tuple: callers can change it"
+    if not all(isinstance(t, ConversationTurn) for t in actual.turns):
+        return "a turn is not a (frozen) ConversationTurn"
+    return None
+
+
 def describe_difference(actual: SessionData | None, expected: SessionData | None) -> str | None:
-    """None when equal (timestamps as aware UTC instants), else what differs."""
+    """None when equal (timestamps as aware UTC instants), else what differs.
+
+    Turns compare as a sequence whatever their container: that they must be a tuple is
+    ``snapshot_problem``'s business (B24), not a difference of content.
+    """
     if actual is None or expected is None:
         if actual is expected:
             return None
         return "session missing" if actual is None else "session present but should not be"
     if not isinstance(actual, SessionData):
         return f"not a SessionData: {type(actual).__name__}"
-    for name in ("id", "created_at", "last_accessed_at", "turns", "codex_conversation_id"):
+    for name in ("id", "created_at", "last_accessed_at", "codex_conversation_id"):
         if getattr(actual, name) != getattr(expected, name):
             return f"{name} differs"
-    moments = [actual.created_at, actual.last_accessed_at, *(t.timestamp for t in actual.turns)]
+    try:
+        turns = tuple(actual.turns)
+    except TypeError:
+        return "turns is not a sequence"
+    if turns != expected.turns:
+        return "turns differs"
+    moments = [actual.created_at, actual.last_accessed_at, *(t.timestamp for t in turns)]
     for moment in moments:
         if moment.tzinfo is None or moment.utcoffset() is None or moment.utcoffset():
             return f"timestamp {moment!r} is not an aware UTC datetime"
-    if not isinstance(actual.turns, tuple):
-        return "turns is not a tuple (snapshots must be immutable)"
     return None
 
 
@@ -123,6 +150,10 @@ class StorageMachine(RuleBasedStateMachine):
         self.mutated = False
         self.saved_view: list[SessionData] = []
         self.resync_needed = False
+        #: id -> (now, access clock, read number) of its latest read while live: what a read
+        #: that touches (against B23) would have done, to tell that apart from other faults.
+        self.last_read: dict[str, tuple[Any, int, int]] = {}
+        self.reads = 0
 
         note(f"storage = factory(tmp/store/sessions.json, clock) with now={self.now.isoformat()}")
         # Not wrapped: a factory that cannot open an empty store stops the machine (an error).
@@ -218,14 +249,68 @@ class StorageMachine(RuleBasedStateMachine):
             return data.draw(gen.valid_ids, label="valid id")
         return data.draw(gen.invalid_ids, label="invalid id")
 
+    # -- reads: pure (B23) and snapshots (B24) ----------------------------------------------
+    def note_read(self, session_id: object) -> None:
+        """Remember a read of a live session (get_session or get_codex_conversation_id)."""
+        if self.model.live(session_id, self.now) is not None:
+            assert isinstance(session_id, str)
+            self.reads += 1
+            self.last_read[session_id] = (to_millis(self.now), self.model.access_clock, self.reads)
+
+    def touched_by_read(self, session_id: object, actual: object) -> bool:
+        """The session's last access moved to the time of a later read: a read touched it."""
+        expected = self.model.live(session_id, self.now)
+        read = self.last_read.get(session_id) if isinstance(session_id, str) else None
+        moment = getattr(actual, "last_accessed_at", None)
+        return (
+            expected is not None
+            and read is not None
+            and read[1] >= expected.access
+            and moment == read[0]
+            and read[0] > expected.last_accessed_at
+        )
+
+    def order_if_reads_touched(self) -> list[str]:
+        """List order had every read since a session's last touch been a touch (against B23)."""
+        keyed = []
+        for session in self.model.ordered(self.now):
+            key: tuple[Any, float, int] = (session.last_accessed_at, session.access, 0)
+            read = self.last_read.get(session.id)
+            if read is not None and read[1] >= session.access:
+                key = (read[0], read[1] + 0.5, read[2])
+            keyed.append((key, session.id))
+        return [session_id for _, session_id in sorted(keyed, reverse=True)]
+
+    def order_owner(self, actual_ids: list[Any], default: str) -> str:
+        """Who a wrong list order breaks: B23 when reads that touched explain it exactly."""
+        model_ids = [s.id for s in self.model.ordered(self.now)]
+        if_touched = self.order_if_reads_touched()
+        if if_touched != model_ids and actual_ids == [i for i in if_touched if i in actual_ids]:
+            return "B23"
+        return default
+
+    def field_owner(self, session_id: object, actual: object, problem: str, default: str) -> str:
+        if problem == "last_accessed_at differs" and self.touched_by_read(session_id, actual):
+            return "B23"
+        return default
+
+    def check_snapshot(self, actual: object, label: str) -> bool:
+        """Expect an immutable snapshot (B24); False when it is not one."""
+        problem = snapshot_problem(actual)
+        self.expect("B24", problem is None, f"{label}: {problem}", actual=type(actual).__name__)
+        return problem is None
+
     def compare_one(self, session_id: object, bid: str, label: str) -> None:
         actual = self.call(bid, self.storage.get_session, "get_session", session_id)
         if actual is _FAILED:
             return
+        self.note_read(session_id)
+        self.check_snapshot(actual, f"after {label}: get_session({session_id!r:.40})")
         expected = self.model.get(session_id, self.now)
         problem = describe_difference(actual, expected)
         if problem:
             owner = bid if expected is not None else self.attribute_unknown(session_id, bid)
+            owner = self.field_owner(session_id, actual, problem, owner)
             if actual is None and len(self.model.ordered(self.now)) >= MAX_SESSIONS:
                 owner = "B18"  # a live session lost at the cap: a wrong eviction
             shown: tuple[object, object] = (expected, actual)
@@ -289,11 +374,22 @@ class StorageMachine(RuleBasedStateMachine):
             return "B05"
         return bid
 
-    def check_evictions(self, evicted: Iterable[str]) -> None:
+    def victims_if_reads_touched(self, new_id: str) -> set[str]:
+        """Who a create or ensure of ``new_id`` would evict had every read been a touch (call
+        before the model evicts): when the backend evicted exactly those, B23 is to blame."""
+        others = [i for i in self.order_if_reads_touched() if i != new_id]
+        return set(others[MAX_SESSIONS - 1 :])
+
+    def check_evictions(self, evicted: Iterable[str], if_touched: set[str] | None = None) -> None:
+        evicted = list(evicted)
+        owner = "B18"
+        if if_touched is not None and if_touched != set(evicted):
+            gone = [self.storage.get_session(i) is None for i in if_touched]
+            owner = "B23" if all(gone) else "B18"
         for session_id in evicted:
             actual = self.storage.get_session(session_id)
             self.expect(
-                "B18",
+                owner,
                 actual is None,
                 f"session {session_id!r} should have been evicted (least recently accessed)",
                 expected=None,
@@ -329,11 +425,12 @@ class StorageMachine(RuleBasedStateMachine):
             "create_session() returned an id already used in this store",
             actual=session_id,
         )
+        if_touched = self.victims_if_reads_touched(session_id)
         evicted = self.model.create(session_id, self.now)
         self.known.append(session_id)
         self.use(session_id, "B01")
         self.after_mutation()
-        self.check_evictions(evicted)
+        self.check_evictions(evicted, if_touched)
         return session_id
 
     @rule()
@@ -362,6 +459,7 @@ class StorageMachine(RuleBasedStateMachine):
         result = self.call("B07", self.storage.ensure_session, "ensure_session", session_id)
         if result is _FAILED:
             return
+        if_touched = self.victims_if_reads_touched(session_id)
         created, evicted = self.model.ensure(session_id, self.now)
         if session_id not in self.known:
             self.known.append(session_id)
@@ -371,7 +469,7 @@ class StorageMachine(RuleBasedStateMachine):
         self.expect("B07", result is None, "ensure_session must return None", actual=result)
         self.compare_one(session_id, bid, f"ensure_session({session_id!r:.40})")
         self.check_touched_first(session_id, bid, "ensure_session")
-        self.check_evictions(evicted)
+        self.check_evictions(evicted, if_touched)
 
     @rule(bad=gen.invalid_ids)
     def ensure_invalid(self, bad: object) -> None:
@@ -434,6 +532,9 @@ class StorageMachine(RuleBasedStateMachine):
         if not isinstance(actual, list):
             return
         actual = [s for s in actual if getattr(s, "id", None) not in self.tainted]
+        for item in actual:
+            if not self.check_snapshot(item, label):
+                break
         actual_ids = [getattr(s, "id", s) for s in actual]
         expected_ids = [s.id for s in expected]
         self.expect(
@@ -470,14 +571,14 @@ class StorageMachine(RuleBasedStateMachine):
             problem = describe_difference(item, want) if want else None
             if problem and want:
                 self.expect(
-                    context or self.attribute(want.id),
+                    self.field_owner(want.id, item, problem, context or self.attribute(want.id)),
                     False,
                     f"{label}: session {want.id!r:.40}: {problem}",
                     expected=want,
                     actual=item,
                 )
         self.expect(
-            context or "B04",
+            self.order_owner(actual_ids, context or "B04") if actual_ids != expected_ids else "B04",
             actual_ids == expected_ids,
             f"{label} is not in list order (last access descending, ties: latest access first)",
             expected=expected_ids,
@@ -491,6 +592,7 @@ class StorageMachine(RuleBasedStateMachine):
         actual = self.call("B06", self.storage.get_codex_conversation_id, "get_cid", session_id)
         if actual is _FAILED:
             return
+        self.note_read(session_id)
         expected_session = self.model.get(session_id, self.now)
         expected = expected_session.codex_conversation_id if expected_session else None
         owner = (
@@ -505,9 +607,9 @@ class StorageMachine(RuleBasedStateMachine):
             expected=expected,
             actual=actual,
         )
-        # A pure read: the session is not touched.
+        # A pure read: the session is not touched (B23).
         self.compare_one(
-            session_id, self.owner(session_id, "B06"), "get_codex_conversation_id (no touch)"
+            session_id, self.owner(session_id, "B23"), "get_codex_conversation_id (no touch)"
         )
 
     # -- rules: mutating -------------------------------------------------------------------
@@ -532,8 +634,9 @@ class StorageMachine(RuleBasedStateMachine):
     def update(self, data: st.DataObject, turns: Any, conversation_id: Any) -> None:
         session_id = self.draw_id(data)
         kwargs: dict[str, Any] = {}
+        passed: list[ConversationTurn] | None = None
         if turns is not UNSET:
-            kwargs["turns"] = list(turns)
+            passed = kwargs["turns"] = list(turns)
         if conversation_id is not UNSET:
             kwargs["codex_conversation_id"] = conversation_id
         note(f"storage.update_session({session_id!r}, **{kwargs!r})")
@@ -554,6 +657,12 @@ class StorageMachine(RuleBasedStateMachine):
         self.use(session_id, bid)
         self.compare_one(session_id, bid, "update_session")
         self.check_touched_first(session_id, bid, "update_session")
+        if changed and passed is not None:
+            # The store must have copied the list: the caller's later edits are not its own.
+            passed.append(ConversationTurn("edited by the caller", "", self.now))
+            passed.reverse()
+            note("turns_list.append(...); turns_list.reverse()  # the caller edits its list")
+            self.compare_one(session_id, "B24", "the caller edited the list it passed as turns=")
 
     @rule(data=st.data())
     def reset(self, data: st.DataObject) -> None:
@@ -653,13 +762,13 @@ class StorageMachine(RuleBasedStateMachine):
         ),
     )  # fmt: skip
     def writes_nothing(self, data: st.DataObject, operation: str) -> None:
-        """Calls that must not write: bytes and mtime_ns of the file stay as they are."""
+        """Calls that must change nothing: what the file stores stays (B02, B03, B06, B08, B23)."""
         bid = {
             "add_turn": "B02",
             "update_session": "B02",
             "reset_session": "B03",
             "set_codex_conversation_id": "B06",
-            "get_codex_conversation_id": "B06",
+            "get_codex_conversation_id": "B23",
             "ensure_session(invalid)": "B08",
         }[operation]
         if self.call("B21", self.storage.flush, "flush()") is _FAILED:
@@ -704,16 +813,25 @@ class StorageMachine(RuleBasedStateMachine):
         self.expect(
             bid,
             before == after,
-            f"{operation}({session_id!r:.40}) wrote to the file (bytes or mtime_ns changed)",
-            expected=before[:1] + before[2:],
-            actual=after[:1] + after[2:],
+            f"{operation}({session_id!r:.40}) changed what the file stores",
+            expected=before,
+            actual=after,
         )
 
-    def file_state(self) -> tuple[bool, bytes, int]:
+    def file_state(self) -> tuple[bool, object]:
+        """Whether the file exists, and what it stores (its JSON value; bytes if unparseable).
+
+        Not its bytes or mtime: ``flush()`` may rewrite an unchanged store in any layout the
+        writer profile allows (SPEC.md, "What a backend may choose").
+        """
         try:
-            return True, self.path.read_bytes(), self.path.stat().st_mtime_ns
+            raw = self.path.read_bytes()
         except FileNotFoundError:
-            return False, b"", 0
+            return False, None
+        try:
+            return True, json.loads(raw.decode("utf-8"))
+        except ValueError:
+            return True, raw
 
     def check_file_after_flush(self) -> None:
         try:
@@ -786,9 +904,10 @@ class StorageMachine(RuleBasedStateMachine):
             expected=[i for i in all_ids if i in live_ids],
             actual=ids,
         )
+        in_order = written == [i for i in all_ids if i in set(written)]
         self.expect(
-            "B04",
-            written == [i for i in all_ids if i in set(written)],
+            "B04" if in_order else self.order_owner(written, "B04"),
+            in_order,
             "the file does not list sessions in list order",
             expected=[i for i in all_ids if i in set(written)],
             actual=written,
@@ -810,7 +929,7 @@ class StorageMachine(RuleBasedStateMachine):
             )
             problem = describe_difference(got, want)
             self.expect(
-                "B21",
+                self.field_owner(want.id, got, problem, "B21") if problem else "B21",
                 problem is None,
                 f"after flush() the file's session {want.id!r}: {problem}",
                 expected=want,
@@ -830,17 +949,20 @@ class StorageMachine(RuleBasedStateMachine):
             if actual is _FAILED:
                 continue
             live += actual is not None
+            self.note_read(session_id)
+            self.check_snapshot(actual, f"get_session({session_id!r:.40})")
             expected = self.model.get(session_id, self.now)
             problem = describe_difference(actual, expected)
             if problem:
                 self.expect(
-                    self.attribute(session_id),
+                    self.field_owner(session_id, actual, problem, self.attribute(session_id)),
                     False,
                     f"get_session({session_id!r:.40}): {problem}",
                     expected=expected,
                     actual=actual,
                 )
             cid = self.storage.get_codex_conversation_id(session_id)
+            self.note_read(session_id)
             want = expected.codex_conversation_id if expected else None
             self.expect(
                 self.owner(session_id, "B06") if expected else self.attribute(session_id),

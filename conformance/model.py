@@ -51,6 +51,11 @@ class StoreModel:
         self.ever_created: set[str] = set()
         self._access = 0
 
+    @property
+    def access_clock(self) -> int:
+        """The access number of the latest touch: every touch after this gets a larger one."""
+        return self._access
+
     # -- queries -------------------------------------------------------------------------
     @staticmethod
     def expired(session: ModelSession, now: datetime) -> bool:
@@ -98,9 +103,11 @@ class StoreModel:
             del self.sessions[session_id]
         return gone
 
-    def _enforce_cap(self, now: datetime) -> list[str]:
-        ordered = self.ordered(now)
-        evicted = [s.id for s in ordered[MAX_SESSIONS:]]
+    def _enforce_cap(self, now: datetime, keep: str) -> list[str]:
+        """Evict the others last in list order; ``keep`` (just created or ensured) stays even
+        when loaded sessions carry last-access times later than now (B18)."""
+        others = [s for s in self.ordered(now) if s.id != keep]
+        evicted = [s.id for s in others[MAX_SESSIONS - 1 :]]
         for session_id in evicted:
             del self.sessions[session_id]
         self.evicted.update(evicted)
@@ -120,7 +127,7 @@ class StoreModel:
         self.purge(now)
         self.ever_created.add(session_id)
         self._new(session_id, now, "B01")
-        return self._enforce_cap(now)
+        return self._enforce_cap(now, session_id)
 
     def ensure(self, session_id: str, now: datetime) -> tuple[bool, list[str]]:
         """Returns (created, evicted)."""
@@ -132,7 +139,7 @@ class StoreModel:
         else:
             self._touch(session, now, "B07")
             created = False
-        return created, self._enforce_cap(now)
+        return created, self._enforce_cap(now, session_id)
 
     def update(
         self,

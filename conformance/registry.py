@@ -84,6 +84,8 @@ CHECK_MODULES = (
     "conformance.checks_files",
     "conformance.checks_process",
     "conformance.checks_vectors",
+    "conformance.checks_reads",
+    "conformance.checks_temps",
 )
 _STATIC: list[Check] = []
 _PROVIDERS: list[Callable[[], list[Check]]] = []

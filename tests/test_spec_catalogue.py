@@ -1,4 +1,4 @@
-"""The behaviour catalogue is the one list of B01-B22, and SPEC.md documents each."""
+"""The behaviour catalogue is the one list of B01-B24, and SPEC.md documents each."""
 
 from __future__ import annotations
 
@@ -10,16 +10,19 @@ from spec import Level, behaviour, behaviours
 from spec.catalogue import SPEC_BEGIN, SPEC_END, parse_catalogue, render_spec_section, spec_path
 
 
-def test_catalogue_holds_exactly_b01_to_b22_each_once() -> None:
+def test_catalogue_holds_exactly_b01_to_b24_each_once() -> None:
+    # Spec 1.1 added B23 and B24 after B22; earlier ids and slugs never change.
     ids = [item.id for item in behaviours()]
-    assert ids == [f"B{n:02d}" for n in range(1, 23)]
-    assert len({item.slug for item in behaviours()}) == 22
+    assert ids == [f"B{n:02d}" for n in range(1, 25)]
+    assert len({item.slug for item in behaviours()}) == 24
+    assert behaviour("B23").slug == "pure-reads"
+    assert behaviour("B24").slug == "snapshot-isolation"
 
 
 def test_levels_match_the_issue() -> None:
     by_level = {level: [b.id for b in behaviours() if b.level is level] for level in Level}
     assert by_level[Level.DURABLE] == ["B09", "B21"]
-    assert by_level[Level.CORE] == [f"B{n:02d}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 17, 18)]
+    assert by_level[Level.CORE] == [f"B{n:02d}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 17, 18, 23, 24)]
 
 
 def test_spec_documents_every_behaviour_with_its_rule() -> None:
@@ -39,7 +42,7 @@ def test_spec_behaviour_section_is_generated_from_the_catalogue() -> None:
 def test_lookup_by_id_and_slug() -> None:
     assert behaviour("B13") is behaviour("corrupt-file-backup")
     with pytest.raises(KeyError):
-        behaviour("B23")
+        behaviour("B25")
 
 
 @pytest.mark.parametrize(
