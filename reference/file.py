@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fnmatch
-import glob
+import errno
 import logging
 import os
 import secrets
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from reference.sessionfile import Decoded, InvalidFileError, SessionEncoder, decode
 from reference.table import SessionTable, TableStorage
-from spec import MAX_SESSIONS, SESSION_TTL, STALE_TEMP_AGE, Clock, Level, utc_now
+from spec import MAX_SESSIONS, SESSION_TTL, STALE_TEMP_AGE, Clock, Level, to_millis, utc_now
 
 DEFAULT_PATH = Path("~/.codex-mcp/sessions.json")
 WRITER_THREAD_PREFIX = "sessionspec-writer"
@@ -34,13 +33,18 @@ logger = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+#: os.link errors of a file system (or file) that cannot take another hard link.
+_CANNOT_LINK = frozenset(
+    {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+)
 
 
 class FileSessionStorage(TableStorage):
     """Sessions persisted in the sessions file of SPEC.md §3 (levels core, durable, file-v1).
 
     The constructor raises OSError when the file exists but cannot be read (B12), and when a
-    file it must move aside or back up cannot be preserved: it never loses a byte.
+    file it must move aside or back up cannot be preserved (B13-B15): the bytes then stay at
+    the path or in a complete backup, never in neither.
     """
 
     sessionspec_levels = frozenset({Level.CORE, Level.DURABLE, Level.FILE_V1})
@@ -55,10 +59,16 @@ class FileSessionStorage(TableStorage):
     ) -> None:
         self.path = Path(os.path.abspath(DEFAULT_PATH.expanduser() if path is None else path))
         self._clock = clock
-        now = clock()
+        # One reading of the clock for the whole constructor: expiry and the cap at load,
+        # stale temp files and backup names all use it (SPEC.md §1.3).
+        now = to_millis(clock())
         loaded = self._load(now)
         table = SessionTable(
-            loaded[1].sessions if loaded else (), clock=clock, max_sessions=max_sessions, ttl=ttl
+            loaded[1].sessions if loaded else (),
+            clock=clock,
+            max_sessions=max_sessions,
+            ttl=ttl,
+            now=now,
         )
         super().__init__(table)
         if table.evicted_at_load:
@@ -113,19 +123,31 @@ class FileSessionStorage(TableStorage):
         return data, decoded
 
     def _remove_stale_temps(self, now: datetime) -> None:
-        """Remove other writers' temp files older than an hour; younger may be live (B16)."""
-        pattern = glob.escape(self.path.name) + ".*.tmp"
-        cutoff = (now - STALE_TEMP_AGE).timestamp()
+        """Remove crashed writers' temp files older than an hour; younger may be live (B16).
+
+        Only ``<name>.<middle>.tmp`` with a non-empty middle, and only regular files (never
+        followed through a symlink) of this effective user whose mtime, in nanoseconds, is
+        strictly earlier than ``now`` (already truncated to milliseconds) minus an hour.
+        """
+        prefix, suffix = f"{self.path.name}.", ".tmp"
+        shortest = len(prefix) + 1 + len(suffix)
+        cutoff_ns = _epoch_ms(now - STALE_TEMP_AGE) * 1_000_000
+        uid = os.geteuid()
         try:
             entries = list(os.scandir(self.path.parent))
         except FileNotFoundError:
             return
         for entry in entries:
-            if not fnmatch.fnmatchcase(entry.name, pattern):
+            name = entry.name
+            if len(name) < shortest or not (name.startswith(prefix) and name.endswith(suffix)):
                 continue
             try:
                 info = entry.stat(follow_symlinks=False)
-                if stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff:
+                if (
+                    stat.S_ISREG(info.st_mode)
+                    and info.st_uid == uid
+                    and info.st_mtime_ns < cutoff_ns
+                ):
                     os.unlink(entry.path)
                     logger.info("removed stale temp file %s", entry.path)
             except FileNotFoundError:
@@ -164,19 +186,21 @@ class FileSessionStorage(TableStorage):
                 self._wake.wait()
 
     def close(self) -> None:
-        """Flush, then stop the writer thread. Idempotent; the thread ends even if flush fails."""
+        """Flush, then stop the writer thread; after a close() that succeeded, do nothing.
+
+        When the flush fails, raise its error and stay open (B22): memory keeps every change,
+        the writer thread and the exit hook stay, and a later close() or flush() retries.
+        """
         if self._closed:
             return
+        self.flush()
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        if self._writer is not None:
+            self._writer.join()  # it saves what a racing mutation left, then ends
+            atexit.unregister(self._close_at_exit)
         self._closed = True
-        try:
-            self.flush()
-        finally:
-            with self._wake:
-                self._stopping = True
-                self._wake.notify_all()
-            if self._writer is not None:
-                self._writer.join()
-                atexit.unregister(self._close_at_exit)
 
     def _close_at_exit(self) -> None:
         # The writer is a daemon thread; a process that forgets close() still saves here.
@@ -296,34 +320,65 @@ def _backup_names(path: Path, epoch_ms: int) -> Iterator[Path]:
 
 
 def _move_aside(path: Path, epoch_ms: int) -> Path:
-    """Move the file to a free backup name: link (fails rather than overwrite), then unlink."""
+    """Move the file to a free backup name, then unlink it from ``path`` (B13, B14).
+
+    A hard link, or where the file system cannot link, a complete copy (SPEC.md §4.7).
+    ``path`` is unlinked only once the backup is complete, so whatever fails, the bytes are
+    at the path, in a complete backup, or both.
+    """
+    backup = _link_backup(path, epoch_ms)
+    if backup is None:
+        with open(path, "rb") as file:
+            backup = _write_backup(path, file.read(), epoch_ms)
+    os.unlink(path)
+    _fsync_directory(path.parent)
+    return backup
+
+
+def _link_backup(path: Path, epoch_ms: int) -> Path | None:
+    """Hard-link the file to a free backup name, not wider than 0o600; None if it cannot link."""
     for backup in _backup_names(path, epoch_ms):
         try:
-            os.link(path, backup, follow_symlinks=False)
+            os.link(path, backup, follow_symlinks=False)  # fails rather than overwrite
         except FileExistsError:
             continue
-        info = os.lstat(backup)
-        if stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) & ~PRIVATE_FILE:
-            os.chmod(backup, stat.S_IMODE(info.st_mode) & PRIVATE_FILE)
-        os.unlink(path)
-        _fsync_directory(path.parent)
+        except OSError as exc:
+            if exc.errno in _CANNOT_LINK:
+                return None
+            raise
+        try:
+            info = os.lstat(backup)
+            if stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) & ~PRIVATE_FILE:
+                os.chmod(backup, stat.S_IMODE(info.st_mode) & PRIVATE_FILE)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(backup)  # the file is still at the path; a wide backup may not stay
+            raise
         return backup
     raise AssertionError("unreachable: there is always a free backup name")
 
 
 def _write_backup(path: Path, data: bytes, epoch_ms: int) -> Path:
-    """Write ``data`` to a new backup file beside ``path`` (exclusive create, 0o600, fsync)."""
+    """Write ``data`` to a new backup file beside ``path`` (exclusive create, 0o600, fsync).
+
+    On any error the backup is removed again: a backup is complete or absent.
+    """
     for backup in _backup_names(path, epoch_ms):
         try:
             fd = os.open(backup, _NEW_FILE, PRIVATE_FILE)
         except FileExistsError:
             continue
         try:
-            os.fchmod(fd, PRIVATE_FILE)
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        _fsync_directory(path.parent)
+            try:
+                os.fchmod(fd, PRIVATE_FILE)
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _fsync_directory(path.parent)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(backup)
+            raise
         return backup
     raise AssertionError("unreachable: there is always a free backup name")

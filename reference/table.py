@@ -64,8 +64,13 @@ class SessionTable:
         clock: Clock = utc_now,
         max_sessions: int = MAX_SESSIONS,
         ttl: timedelta = SESSION_TTL,
+        now: datetime | None = None,
     ) -> None:
-        """``sessions`` in file order: earlier means accessed later among equal timestamps."""
+        """``sessions`` in file order: earlier means accessed later among equal timestamps.
+
+        ``now`` is the loading operation's one reading of the clock (SPEC.md §1.3); without
+        it the table reads ``clock`` itself.
+        """
         loaded = list(sessions)
         self._clock = clock
         self._max_sessions = max_sessions
@@ -77,7 +82,7 @@ class SessionTable:
         self._next_access = len(loaded) + 1
         # The cap holds at load too (SPEC.md §3.2): like expiry, every instance computes the
         # same from the file and its clock, so this is not a change of this instance.
-        now = self._now()
+        now = self._now() if now is None else to_millis(now)
         live = [s for s in loaded if not self._expired(s, now)]
         over_cap = self._in_list_order(live)[max_sessions:]
         for session in over_cap:
@@ -126,7 +131,7 @@ class SessionTable:
             return session_id, self._insert(SessionData(session_id, now, now))
 
     def ensure(self, session_id: str) -> int:
-        check_session_id(session_id)  # the only method that raises for a bad id (B08)
+        session_id = _own(check_session_id(session_id))  # the only method that raises (B08)
         with self._lock:
             now = self._now()
             self._purge(now)
@@ -145,6 +150,8 @@ class SessionTable:
         new_turns = None if isinstance(turns, Unset) else _checked_turns(turns)
         if not isinstance(codex_conversation_id, Unset | str | None):
             raise ValidationError("codex_conversation_id must be a str or None")
+        if isinstance(codex_conversation_id, str):
+            codex_conversation_id = _own(codex_conversation_id)
         with self._lock:
             now = self._now()
             current = self._live(session_id, now)
@@ -241,12 +248,21 @@ class SessionTable:
 
 
 def _checked_turns(turns: Iterable[object]) -> tuple[ConversationTurn, ...]:
+    """The turns as a tuple the store owns: nothing of the caller's stays mutable in it (B24)."""
     checked = []
     for turn in turns:
         if not isinstance(turn, ConversationTurn):
             raise ValidationError(f"turns must be spec.ConversationTurn, got {type(turn).__name__}")
+        if not (type(turn) is ConversationTurn and type(turn.prompt) is type(turn.response) is str):
+            # A subclass may carry attributes of its own: keep a plain copy, same values.
+            turn = ConversationTurn(_own(turn.prompt), _own(turn.response), turn.timestamp)
         checked.append(turn)
     return tuple(checked)
+
+
+def _own(text: str) -> str:
+    """``text`` as a plain str, the same characters: a str subclass may carry mutable state."""
+    return str.__str__(text)
 
 
 class TableStorage:

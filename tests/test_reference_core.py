@@ -17,7 +17,7 @@ from reference_helpers import START, ManualClock, turn
 
 import spec
 from reference import FileSessionStorage, InMemorySessionStorage
-from reference.table import SessionTable
+from reference.table import SessionTable, TableStorage
 
 UUID4 = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
 Make = Callable[[], spec.SessionStorage]
@@ -259,15 +259,102 @@ def test_B18_the_session_just_created_survives_even_when_last_in_list_order(
     assert ids[0] not in live  # the oldest access among the others went instead
 
 
-def test_snapshots_are_immutable_and_detached(storage: spec.SessionStorage) -> None:
+def stored_state(storage: spec.SessionStorage, path: Path) -> tuple[object, ...]:
+    """What a read must not change: sessions and their order, the revision, the file."""
+    assert isinstance(storage, TableStorage)
+    table = storage._table
+    try:
+        info = path.stat()
+        on_disk: tuple[object, ...] = (path.read_bytes(), info.st_mtime_ns, info.st_ino)
+    except FileNotFoundError:
+        on_disk = ()
+    return (table.snapshot(), table.changes(), on_disk)
+
+
+def test_B23_reads_neither_touch_nor_reorder_nor_write(
+    storage: spec.SessionStorage, clock: ManualClock, tmp_path: Path
+) -> None:
+    a, b, c = (storage.create_session() for _ in range(3))
+    storage.set_codex_conversation_id(a, "conv")
+    clock.advance(timedelta(minutes=1))
+    storage.add_turn(b, turn("x"))
+    fresh = storage.create_session()  # ties with b, accessed later
+    storage.flush()
+    clock.advance(spec.SESSION_TTL - timedelta(seconds=30))  # a and c expired, not purged
+    before = stored_state(storage, tmp_path / "sessions.json")
+    for _ in range(3):
+        for sid in (a, b, c, fresh, "unknown", "bad id"):
+            storage.get_session(sid)
+            storage.get_codex_conversation_id(sid)
+    storage.flush()
+    assert stored_state(storage, tmp_path / "sessions.json") == before
+    listed = storage.list_sessions()  # purges a and c, touches nothing
+    assert [s.id for s in listed] == [fresh, b]
+    assert {s.last_accessed_at for s in listed} == {START + timedelta(minutes=1)}
+    assert storage.list_sessions() == listed
+    assert storage.get_session(a) is None and storage.get_codex_conversation_id(a) is None
+
+
+def test_B23_get_session_does_not_purge(storage: spec.SessionStorage, clock: ManualClock) -> None:
+    sid = storage.create_session()
+    clock.advance(spec.SESSION_TTL + timedelta(milliseconds=1))
+    assert storage.get_session(sid) is None
+    assert storage.get_codex_conversation_id(sid) is None
+    assert isinstance(storage, TableStorage)
+    assert sid in storage._table._sessions  # still there until a purging method runs
+    storage.list_sessions()
+    assert sid not in storage._table._sessions
+
+
+def test_B24_the_store_keeps_none_of_the_callers_objects(storage: spec.SessionStorage) -> None:
     sid = storage.create_session()
     turns = [turn("a")]
     storage.update_session(sid, turns=turns)
     turns.append(turn("b"))  # the caller's list is not the store's
+    turns[0] = turn("changed")
     session = storage.get_session(sid)
-    assert session is not None and len(session.turns) == 1
+    assert session is not None and session.turns == (turn("a"),)
+    turns.clear()
+    assert storage.get_session(sid) == session
+
+    class NotedTurn(spec.ConversationTurn):  # a subclass may carry mutable attributes
+        pass
+
+    class NotedText(str):
+        pass
+
+    noted = NotedTurn(NotedText("p"), NotedText("r"), START)
+    conversation = NotedText("conv")
+    storage.add_turn(sid, noted)
+    storage.set_codex_conversation_id(sid, conversation)
+    session = storage.get_session(sid)
+    assert session is not None
+    kept = session.turns[-1]
+    assert type(kept) is spec.ConversationTurn and kept is not noted
+    assert (kept.prompt, kept.response, kept.timestamp) == ("p", "r", START)
+    assert type(kept.prompt) is type(kept.response) is str
+    assert type(session.codex_conversation_id) is str and session.codex_conversation_id == "conv"
+    storage.ensure_session(NotedText("client-id"))
+    assert all(type(s.id) is str for s in storage.list_sessions())
+
+
+def test_B24_reads_return_immutable_snapshots_and_new_lists(
+    storage: spec.SessionStorage,
+) -> None:
+    sid = storage.create_session()
+    storage.add_turn(sid, turn("a"))
+    session = storage.get_session(sid)
+    assert session is not None and isinstance(session.turns, tuple)
     with pytest.raises(AttributeError):
         session.turns = ()  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        session.turns[0].prompt = "changed"  # type: ignore[misc]
+    first = storage.list_sessions()
+    second = storage.list_sessions()
+    assert first == second and first is not second
+    first.clear()
+    second.append(session)
+    assert storage.list_sessions() == [session]
 
 
 def test_non_turn_arguments_are_rejected_before_anything_changes(

@@ -9,16 +9,18 @@ directory into a regular file (ENOTDIR).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -306,30 +308,145 @@ def test_B15_a_lossless_load_makes_no_backup(open_store: Any, path: Path) -> Non
     assert backups(path) == []
 
 
+def epoch_ns(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
+
+
 def test_B16_only_stale_temp_files_are_removed(
     open_store: Any, path: Path, clock: ManualClock
 ) -> None:
     path.parent.mkdir()
-    now = clock.now.timestamp()
-    ages = {
-        "sessions.json.123-abc.tmp": 2 * 3600,  # stale: removed
-        "sessions.json..tmp": 3601,  # '*' may be empty: stale, removed
-        "sessions.json.456-def.tmp": 1800,  # younger: another live writer
-        "sessions.json.789-ghi.tmp": 3600,  # exactly an hour: not older, kept
-        "sessions.json.tmp": 7200,  # does not match <name>.*.tmp
-        "other.json.1-x.tmp": 7200,  # another file's
-        "sessions.json.5.bak": 7200,
+    cutoff = epoch_ns(clock.now - spec.STALE_TEMP_AGE)  # the clock is at a whole millisecond
+    hour = 3600 * 10**9
+    mtimes = {
+        "sessions.json.123-abc.tmp": cutoff - hour,  # stale: removed
+        "sessions.json.1.2.3.tmp": cutoff - hour,  # dots in the middle match too: removed
+        "sessions.json.x.tmp": cutoff - 1,  # a nanosecond past the hour: removed
+        "sessions.json.789-ghi.tmp": cutoff,  # exactly an hour: not earlier, kept
+        "sessions.json.456-def.tmp": cutoff + hour // 2,  # younger: another live writer
+        "sessions.json..tmp": cutoff - hour,  # the middle is empty: no match, kept
+        "sessions.json.tmp": cutoff - hour,  # does not match <name>.<middle>.tmp
+        "sessions.json.1-x.tmp.bak": cutoff - hour,
+        "other.json.1-x.tmp": cutoff - hour,  # another file's
+        "sessions.json.5.bak": cutoff - hour,
     }
-    for name, age in ages.items():
+    for name, mtime in mtimes.items():
         (path.parent / name).write_bytes(b"x")
-        os.utime(path.parent / name, (now - age, now - age))
+        os.utime(path.parent / name, ns=(mtime, mtime))
+    assert os.stat(path.parent / "sessions.json.x.tmp").st_mtime_ns == cutoff - 1
     storage = open_store()
     left = sorted(p.name for p in path.parent.iterdir())
-    assert left == sorted(set(ages) - {"sessions.json.123-abc.tmp", "sessions.json..tmp"})
+    removed = {"sessions.json.123-abc.tmp", "sessions.json.1.2.3.tmp", "sessions.json.x.tmp"}
+    assert left == sorted(set(mtimes) - removed)
     storage.create_session()
     storage.flush()
-    own = {p.name for p in temp_files(path)} - set(ages)
+    own = {p.name for p in temp_files(path)} - set(mtimes)
     assert own == set()  # no temp file of this instance remains after a save
+
+
+def test_B16_only_regular_files_of_this_user_are_removed(
+    open_store: Any, path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = path.parent
+    directory.mkdir()
+    monkeypatch.chdir(directory)  # a socket's path must be short: bind it by a relative name
+    outside = directory.parent / "elsewhere.tmp"
+    outside.write_bytes(b"someone's")
+    (directory / "sessions.json.mine.tmp").write_bytes(b"x")  # the one to remove
+    (directory / "sessions.json.theirs.tmp").write_bytes(b"x")
+    os.chown(directory / "sessions.json.theirs.tmp", 12345, 12345)
+    os.mkfifo(directory / "sessions.json.fifo.tmp")
+    (directory / "sessions.json.dir.tmp").mkdir()
+    os.symlink(outside, directory / "sessions.json.link.tmp")
+    os.symlink(directory / "gone", directory / "sessions.json.dangling.tmp")
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind("sessions.json.sock.tmp")
+    old = epoch_ns(clock.now - 2 * spec.STALE_TEMP_AGE)
+    for entry in [*directory.iterdir(), outside]:
+        os.utime(entry, ns=(old, old), follow_symlinks=False)
+    kept = {p.name: os.lstat(p) for p in directory.iterdir()}
+    del kept["sessions.json.mine.tmp"]
+    open_store()
+    assert sorted(p.name for p in directory.iterdir()) == sorted(kept)
+    for name, before in kept.items():
+        after = os.lstat(directory / name)
+        assert (after.st_ino, after.st_mode, after.st_uid) == (
+            before.st_ino,
+            before.st_mode,
+            before.st_uid,
+        ), name
+    assert outside.read_bytes() == b"someone's"
+
+
+def test_B16_now_is_the_constructors_one_reading_of_the_clock_truncated_to_ms(
+    path: Path, opened: list[FileSessionStorage]
+) -> None:
+    """Expiry and the cap at load, stale temps and the backup name share one now."""
+    readings: list[datetime] = []
+
+    def clock() -> datetime:  # a sub-millisecond first reading, then two hours later each
+        readings.append(START + timedelta(microseconds=999, hours=2 * len(readings)))
+        return readings[-1]
+
+    path.parent.mkdir()
+    records = [
+        {
+            "id": f"s{i}",
+            "createdAt": "2026-01-01T12:00:00.000Z",
+            "lastAccessedAt": "2026-01-01T12:00:00.000Z",
+            "turns": [],
+        }
+        for i in range(100)
+    ]
+    records.append({"id": "oldest", "createdAt": "2025-12-31T12:00:00.000Z",
+                    "lastAccessedAt": "2025-12-31T12:00:00.000Z", "turns": []})  # fmt: skip
+    path.write_text(json.dumps({"version": 1, "sessions": records}))
+    cutoff = epoch_ns(START - spec.STALE_TEMP_AGE)
+    for name, mtime in {"sessions.json.a.tmp": cutoff - 1, "sessions.json.b.tmp": cutoff}.items():
+        (path.parent / name).write_bytes(b"x")
+        os.utime(path.parent / name, ns=(mtime, mtime))
+    (path.parent / "sessions.json.c.tmp").write_bytes(b"x")  # stale only for an untruncated now
+    os.utime(path.parent / "sessions.json.c.tmp", ns=(cutoff + 500_000, cutoff + 500_000))
+    opened.append(FileSessionStorage(path, clock=clock))
+    assert len(readings) == 1
+    # "oldest" is exactly 24 h old at that now: live, so 101 live sessions, one over the cap.
+    assert opened[0]._table.evicted_at_load == ("oldest",)
+    epoch_ms = epoch_ns(START) // 10**6
+    assert backups(path) == [path.with_name(f"sessions.json.{epoch_ms}.bak")]
+    assert sorted(p.name for p in temp_files(path)) == [
+        "sessions.json.b.tmp",
+        "sessions.json.c.tmp",
+    ]
+
+
+@pytest.mark.parametrize("operation", ["create", "ensure"])
+def test_B18_the_new_session_survives_the_cap_when_loaded_sessions_are_ahead_of_the_clock(
+    open_store: Any, path: Path, clock: ManualClock, operation: str
+) -> None:
+    path.parent.mkdir()
+    ahead = clock.now + timedelta(days=1)  # written by a machine whose clock is a day ahead
+    records = [
+        {
+            "id": f"ahead-{i}",
+            "createdAt": spec.format_timestamp(clock.now),
+            "lastAccessedAt": spec.format_timestamp(ahead - timedelta(seconds=i)),
+            "turns": [],
+        }
+        for i in range(spec.MAX_SESSIONS)
+    ]
+    path.write_text(json.dumps({"version": 1, "sessions": records}))
+    storage = open_store()
+    assert backups(path) == []  # a lossless load: the cap was not exceeded yet
+    if operation == "create":
+        new = storage.create_session()
+    else:
+        new = "brought-by-client"
+        storage.ensure_session(new)
+    live = [s.id for s in storage.list_sessions()]
+    others = [f"ahead-{i}" for i in range(spec.MAX_SESSIONS - 1)]
+    assert live == [*others, new]  # the last of the others in list order went; new is last
+    storage.close()
+    assert [s.id for s in open_store().list_sessions()] == live
 
 
 # -- B19-B22 ------------------------------------------------------------------------------------
@@ -449,6 +566,173 @@ def test_B22_a_failed_write_raises_from_flush_and_loses_nothing(
     repair_directory(path.parent, moved)
 
 
+def test_B22_close_that_cannot_flush_raises_and_stays_open_until_a_retry_succeeds(
+    open_store: Any, path: Path
+) -> None:
+    before = set(writer_threads())
+    storage = open_store()
+    first = storage.create_session()
+    storage.flush()
+    moved = break_directory(path.parent)
+    storage.add_turn(first, turn("unsaved"))
+    second = storage.create_session()
+    with pytest.raises(NotADirectoryError):
+        storage.close()
+    assert set(writer_threads()) - before  # still open: the writer stays for a retry
+    with pytest.raises(NotADirectoryError):
+        storage.close()  # not closed yet: it tries again
+    session = storage.get_session(first)
+    assert session is not None and len(session.turns) == 1  # memory keeps every change
+    expected = storage.list_sessions()
+    repair_directory(path.parent, moved)
+    storage.close()  # the retry writes the full state, and only now counts as closed
+    assert set(writer_threads()) == before
+    assert {s.id for s in expected} == {first, second}
+    assert open_store().list_sessions() == expected
+    moved = break_directory(path.parent)
+    storage.close()  # closed: does nothing, so it cannot fail
+    repair_directory(path.parent, moved)
+
+
+def test_B22_after_a_failed_close_a_flush_retries_too(open_store: Any, path: Path) -> None:
+    storage = open_store()
+    storage.create_session()
+    storage.flush()
+    moved = break_directory(path.parent)
+    sid = storage.create_session()
+    with pytest.raises(OSError):
+        storage.close()
+    repair_directory(path.parent, moved)
+    storage.flush()
+    assert open_store().get_session(sid) == storage.get_session(sid)
+    storage.close()
+
+
+# -- B13-B15 when the file cannot be preserved --------------------------------------------------
+
+
+@pytest.fixture
+def exhaust_links(tmp_path: Path) -> Iterator[Callable[[Path], None]]:
+    """Give a file every hard link its file system allows, so os.link fails with EMLINK."""
+    spare = tmp_path / "links"
+
+    def exhaust(file: Path) -> None:
+        limit = os.pathconf(file, "PC_LINK_MAX")
+        if limit > 100_000:
+            pytest.skip(f"the file system allows {limit} hard links: too many to make")
+        spare.mkdir()
+        for n in range(limit - os.stat(file).st_nlink):
+            os.link(file, spare / str(n))
+        try:
+            os.link(file, spare / "one more")
+        except OSError as exc:
+            assert exc.errno == errno.EMLINK
+        else:
+            pytest.skip("the file system does not enforce its hard link limit")
+
+    yield exhaust
+    shutil.rmtree(spare, ignore_errors=True)
+
+
+def test_B13_without_hard_links_the_file_is_copied_aside(
+    open_store: Any, path: Path, clock: ManualClock, exhaust_links: Callable[[Path], None]
+) -> None:
+    path.parent.mkdir()
+    corrupt = b"{not json" * 1000
+    path.write_bytes(corrupt)
+    path.chmod(0o644)
+    exhaust_links(path)  # a real os.link failure (EMLINK): it must copy instead
+    storage = open_store()
+    (backup,) = backups(path)
+    assert backup.name == f"sessions.json.{epoch_ns(clock.now) // 10**6}.bak"
+    assert backup.read_bytes() == corrupt and backup.stat().st_nlink == 1  # a copy
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert not path.exists() and storage.list_sessions() == []
+
+
+@pytest.mark.parametrize("code", [errno.EPERM, errno.EXDEV, errno.ENOTSUP], ids=errno.errorcode.get)
+def test_B13_each_no_hard_link_error_falls_back_to_a_copy(
+    open_store: Any, path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    """Seam level: file systems that cannot link answer with one of several errors."""
+
+    def cannot_link(*args: object, **kwargs: object) -> None:
+        raise OSError(code, os.strerror(code))
+
+    path.parent.mkdir()
+    path.write_bytes(b"\xff corrupt")
+    monkeypatch.setattr(os, "link", cannot_link)
+    open_store()
+    (backup,) = backups(path)
+    assert backup.read_bytes() == b"\xff corrupt" and not path.exists()
+
+
+def test_B13_a_link_error_that_is_not_about_links_raises_and_keeps_the_file(
+    path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_link(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    path.parent.mkdir()
+    path.write_bytes(b"\xff corrupt")
+    monkeypatch.setattr(os, "link", failing_link)
+    with pytest.raises(OSError):
+        FileSessionStorage(path, clock=clock)
+    assert path.read_bytes() == b"\xff corrupt" and backups(path) == []
+
+
+LIMITED_CHILD = """
+import json, resource, sys
+import spec
+from reference import FileSessionStorage
+now = spec.parse_timestamp(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[3]), resource.RLIM_INFINITY))
+try:
+    FileSessionStorage(sys.argv[1], clock=lambda: now)
+except OSError as exc:
+    print(json.dumps(exc.errno))
+else:
+    print(json.dumps(None))
+"""
+
+
+def open_with_file_size_limit(path: Path, clock: ManualClock, limit: int) -> int | None:
+    """Open in a child process that may write at most ``limit`` bytes into any file (EFBIG).
+
+    A real fault that also stops root. Returns the errno of the constructor's OSError.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", LIMITED_CHILD, str(path), spec.format_timestamp(clock.now),
+         str(limit)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    result: int | None = json.loads(done.stdout)
+    return result
+
+
+def test_B15_a_backup_that_cannot_be_written_raises_and_changes_nothing(
+    path: Path, clock: ManualClock
+) -> None:
+    path.parent.mkdir()
+    lossy = json.dumps({"version": 1, "sessions": [{"id": "bad"}], "pad": "x" * 1000}).encode()
+    path.write_bytes(lossy)
+    assert open_with_file_size_limit(path, clock, 100) == errno.EFBIG
+    assert path.read_bytes() == lossy
+    assert sorted(p.name for p in path.parent.iterdir()) == ["sessions.json"]  # no partial copy
+
+
+def test_B13_a_file_that_can_be_neither_linked_nor_copied_aside_stays_at_the_path(
+    path: Path, clock: ManualClock, exhaust_links: Callable[[Path], None]
+) -> None:
+    path.parent.mkdir()
+    corrupt = b"{not json" * 1000
+    path.write_bytes(corrupt)
+    exhaust_links(path)
+    assert open_with_file_size_limit(path, clock, 100) == errno.EFBIG
+    assert path.read_bytes() == corrupt
+    assert sorted(p.name for p in path.parent.iterdir()) == ["sessions.json"]
+
+
 # -- the reference's own details -----------------------------------------------------------------
 
 
@@ -460,22 +744,6 @@ def test_close_stops_the_writer_thread_and_is_idempotent(open_store: Any) -> Non
     storage.close()
     storage.close()
     assert set(writer_threads()) == before
-
-
-def test_close_stops_the_writer_thread_even_when_its_flush_fails(
-    open_store: Any, path: Path
-) -> None:
-    before = set(writer_threads())
-    storage = open_store()
-    storage.create_session()
-    storage.flush()
-    moved = break_directory(path.parent)
-    storage.create_session()
-    with pytest.raises(OSError):
-        storage.close()
-    assert set(writer_threads()) == before
-    storage.close()  # does nothing now
-    repair_directory(path.parent, moved)
 
 
 def test_opening_without_mutating_starts_no_thread(open_store: Any) -> None:
@@ -628,6 +896,34 @@ def test_a_process_that_forgets_close_still_saves_at_exit(path: Path) -> None:
     assert done.returncode == 0 and done.stderr == b""
     with FileSessionStorage(path) as storage:
         assert storage.get_codex_conversation_id("forgotten") == "saved at exit"
+
+
+FAILING_AT_EXIT_CHILD = """
+import os, sys
+from reference import FileSessionStorage
+storage = FileSessionStorage(sys.argv[1])
+storage.ensure_session("first")
+storage.flush()
+os.rename(os.path.dirname(sys.argv[1]), sys.argv[2])
+open(os.path.dirname(sys.argv[1]), "w").close()  # the parent is now a file: ENOTDIR
+storage.ensure_session("unsaved")
+try:
+    storage.close()
+except OSError:
+    print("close raised")
+# the process ends with the store still open: the exit hook tries once more
+"""
+
+
+def test_a_close_that_fails_at_exit_is_logged_without_a_traceback(path: Path) -> None:
+    path.parent.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", FAILING_AT_EXIT_CHILD, str(path), str(path.parent) + ".moved"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout == "close raised\n"
+    assert "Traceback" not in done.stderr
+    assert f"could not save {path} at exit" in done.stderr
 
 
 TRACED_CHILD = """
