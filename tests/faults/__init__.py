@@ -12,7 +12,7 @@ writes docs/kill-matrix.md.
 
 from __future__ import annotations
 
-from . import core, files, saving
+from . import core, files, reads, saving
 from ._base import HookedFileStorage, HookedMemoryStorage
 from ._registry import REGISTRY, Fault, fault
 
@@ -21,4 +21,4 @@ FAULTS: tuple[Fault, ...] = tuple(sorted(REGISTRY, key=lambda f: f.target))
 #: The seams without any fault: they must pass the kit like the reference does.
 CONTROLS = (HookedFileStorage, HookedMemoryStorage)
 
-__all__ = ["CONTROLS", "FAULTS", "Fault", "core", "fault", "files", "saving"]
+__all__ = ["CONTROLS", "FAULTS", "Fault", "core", "fault", "files", "reads", "saving"]

@@ -21,7 +21,7 @@ from reference import FileSessionStorage, InMemorySessionStorage
 from reference import file as ref_file
 from reference.sessionfile import Decoded, InvalidFileError, SessionEncoder, decode
 from reference.table import SessionTable, Snapshot, TableStorage
-from spec import MAX_SESSIONS, SESSION_TTL, Clock, utc_now
+from spec import MAX_SESSIONS, SESSION_TTL, Clock, to_millis, utc_now
 
 
 class HookedMemoryStorage(InMemorySessionStorage):
@@ -59,10 +59,14 @@ class HookedFileStorage(FileSessionStorage):
         default = ref_file.DEFAULT_PATH.expanduser()
         self.path = Path(os.path.abspath(default if path is None else path))
         self._clock = clock
-        now = clock()
+        now = to_millis(clock())  # the constructor's one reading of the clock (SPEC.md §1.3)
         loaded = self._load(now)
         table = self.table_class(
-            loaded[1].sessions if loaded else (), clock=clock, max_sessions=max_sessions, ttl=ttl
+            loaded[1].sessions if loaded else (),
+            clock=clock,
+            max_sessions=max_sessions,
+            ttl=ttl,
+            now=now,
         )
         TableStorage.__init__(self, table)
         if table.evicted_at_load:

@@ -359,13 +359,6 @@ class CidLostWithoutTurns(HookedFileStorage):
     encoder_class = _CidOnlyWithTurnsEncoder
 
 
-@fault("B06", "get-cid-touches", "get_codex_conversation_id marks the session as used (a touch)")
-class GetCidTouches(HookedMemoryStorage):
-    def get_codex_conversation_id(self, session_id: str) -> str | None:
-        self._table.update(session_id)  # the bug: a read that touches
-        return super().get_codex_conversation_id(session_id)
-
-
 @fault("B06", "update-none-ignored", "update_session(codex_conversation_id=None) does not clear it")
 class UpdateNoneIgnored(HookedFileStorage):
     def update_session(

@@ -219,3 +219,21 @@ class StaleFailureRaised(HookedFileStorage):
             if self._last_failure is not None and self._saved < self._table.revision:
                 raise self._last_failure[1]  # the bug: the disk may be fine again by now
         super().flush()
+
+
+@fault(
+    "B22", "close-forgets-on-failure", "close() marks itself closed first: a retry drops the state"
+)
+class CloseForgetsOnFailure(HookedFileStorage):
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True  # the bug (the reference before spec 1.1): closed before flushing
+        try:
+            self.flush()
+        finally:
+            with self._wake:
+                self._stopping = True
+                self._wake.notify_all()
+            if self._writer is not None:
+                self._writer.join()
