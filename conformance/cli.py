@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--junit", type=Path, metavar="PATH", help="write a JUnit XML report")
     verify.add_argument("--markdown", type=Path, metavar="PATH", help="write a Markdown report")
     verify.add_argument("-q", "--quiet", action="store_true", help="no per-check progress")
-    commands.add_parser("catalogue", help="print the 22 behaviours")
+    commands.add_parser("catalogue", help="print the behaviours of the catalogue")
     return parser
 
 

@@ -266,7 +266,7 @@ kept.close()
 #
 # **TTL.** A session is live until `now - last_accessed_at > 24 h`: strictly greater, so at
 # exactly 24 hours it is still there (B17). Reading does **not** touch (`get_session` is a pure
-# read), so looking at a session does not keep it alive; using it (`add_turn`, `ensure_session`,
+# read, B23), so looking at a session does not keep it alive; using it (`add_turn`, `ensure_session`,
 # …) does.
 
 # %%

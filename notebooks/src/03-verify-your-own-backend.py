@@ -4,7 +4,7 @@
 # The spec is prose plus schemas; prose cannot tell you whether *your* code follows it. The
 # conformance kit can. You hand it a **factory**, `factory(path, *, clock) -> storage`, and it
 # runs every behaviour of the levels you claim against it, and gives one verdict per behaviour
-# (B01–B22): PASS, FAIL, or N/A for levels you do not claim.
+# (B01–B24): PASS, FAIL, or N/A for levels you do not claim.
 #
 # At the kit's heart is a **state machine**: it generates random programs (create, ensure,
 # add a turn, advance the clock, list, reopen, …), runs each step on your backend *and* on a
@@ -226,7 +226,7 @@ class SqliteSessionStorage:
         self._run(work)
 
     def get_session(self, session_id):
-        with self._lock:  # a pure read: no touch, no write
+        with self._lock:  # a pure read: no touch, no write (B23)
             row = self._live(session_id, to_ms(self._clock()))
             return self._snapshot(row) if row else None
 
