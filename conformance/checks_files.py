@@ -253,6 +253,8 @@ _VERSIONS: dict[str, bytes] = {
     "null": b"null",
     "true": b"true",
     "huge": b"1e400",
+    "1_000001": b"1.000001",
+    "5000_digits": b"1" + b"0" * 4999,
 }
 
 for _name, _raw in _VERSIONS.items():
@@ -272,13 +274,29 @@ def version_absent_moved_aside(ctx: CheckContext) -> None:
 
 @check("B14")
 def version_1_0_is_version_1(ctx: CheckContext) -> None:
-    """``1.0`` is the integer 1: the file loads and stays in place."""
+    """``1.0`` is 1 as a double: the file loads and stays in place."""
     now = ctx.clock()
     content = b'{"version": 1.0, "sessions": [' + json.dumps(record("v1", now)).encode() + b"]}"
     write_bytes(ctx.path, content)
     storage = ctx.open()
     ctx.expect_equal([s.id for s in storage.list_sessions()], ["v1"], "version 1.0 must load")
     ctx.expect(ctx.path.is_file() and not backups(ctx.path), "version 1.0 must not be set aside")
+
+
+@check("B14")
+def version_rounding_to_1_is_version_1(ctx: CheckContext) -> None:
+    """``1.0000000000000000001`` and ``10e-1`` are 1 as JSON.parse reads them (a double):
+    the file loads, stays in place and is not lossy."""
+    now = ctx.clock()
+    for raw in (b"1.0000000000000000001", b"10e-1"):
+        sid = "v" + raw.decode().replace(".", "").replace("-", "")
+        content = b'{"version": ' + raw + b', "sessions": [' + json.dumps(record(sid, now)).encode()
+        write_bytes(ctx.path, content + b"]}")
+        storage = ctx.open()
+        ctx.expect_equal([s.id for s in storage.list_sessions()], [sid], f"version {raw!r} loads")
+        storage.create_session()
+        storage.close()
+        ctx.expect(not backups(ctx.path), f"version {raw!r} must be neither set aside nor lossy")
 
 
 # -- B15 ---------------------------------------------------------------------------------

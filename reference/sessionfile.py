@@ -38,7 +38,7 @@ class CorruptFileError(InvalidFileError):
 
 
 class UnsupportedVersionError(InvalidFileError):
-    """``version`` is absent or not the integer 1 (B14)."""
+    """``version`` is absent or not a number that JSON.parse reads as 1 (B14)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +91,15 @@ def _parse_int(digits: str) -> int | Decimal:
     return int(digits) if len(digits) < 4000 else Decimal(digits)
 
 
+def _parse_float(text: str) -> Decimal | float:
+    # Exact, so nothing is rounded before it must be. An exponent beyond what Decimal can
+    # hold (1e99999999999999999999) is read as float() reads it: +-inf or +-0.0.
+    try:
+        return Decimal(text)
+    except ArithmeticError:  # decimal.InvalidOperation
+        return float(text)
+
+
 def _parse_json(data: bytes) -> tuple[object, bool]:
     """The JSON value, and whether any object repeated a member name."""
     if data.startswith(b"\xef\xbb\xbf"):
@@ -110,7 +119,7 @@ def _parse_json(data: bytes) -> tuple[object, bool]:
             object_pairs_hook=make_object,
             parse_constant=_reject_constant,  # NaN and Infinity are not JSON
             parse_int=_parse_int,
-            parse_float=Decimal,  # exact: version 1.000000000000000001 is not 1
+            parse_float=_parse_float,
         )
     except UnicodeDecodeError as exc:
         raise CorruptFileError(f"not UTF-8: {exc}") from None
@@ -122,12 +131,18 @@ def _parse_json(data: bytes) -> tuple[object, bool]:
 
 
 def _is_version_1(version: object) -> bool:
-    # A number whose value is exactly 1: 1, 1.0, 1e0; not true (a bool is an int in Python).
-    return (
-        isinstance(version, int | Decimal)
-        and not isinstance(version, bool)
-        and version == SCHEMA_VERSION
-    )
+    """A JSON number that, read as JSON.parse reads it, equals 1 (SPEC.md §3.2 step 3).
+
+    JSON.parse reads every number as an IEEE 754 binary64 double, rounding to nearest, so
+    1, 1.0, 1e0, 10e-1, 1.0000000000000000001 and 0.99999999999999999999 are version 1;
+    1.000001, 1e400 (Infinity) and true (a bool is an int in Python) are not.
+    """
+    if isinstance(version, bool) or not isinstance(version, int | float | Decimal):
+        return False
+    # float(Decimal) rounds to nearest like JSON.parse and never raises: a huge value is inf.
+    # Going through Decimal also spares float(int) its OverflowError on a 3999-digit int.
+    value = version if isinstance(version, float) else float(Decimal(version))
+    return value == SCHEMA_VERSION
 
 
 class _Skipped(Exception):

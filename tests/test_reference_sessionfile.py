@@ -104,15 +104,51 @@ def test_decode_raises_corrupt_for_what_cannot_be_parsed(data: bytes) -> None:
         decode(data)
 
 
-@pytest.mark.parametrize("version", ["2", "0", "-1", "1.5", '"1"', "true", "null", "1e400"])
+@pytest.mark.parametrize(
+    "version",
+    [
+        "2",
+        "0",
+        "-1",
+        "1.5",
+        "1.000001",
+        # the first double above 1 is 1 + 2**-52; just above the halfway point rounds up to it
+        "1.000000000000000111022302462515654042363166809082031251",
+        '"1"',
+        "true",
+        "null",
+        "[1]",
+        "1e400",  # Infinity as a double
+        "1" + "0" * 3998,  # an int, too large for float(int): Infinity as a double
+        "1" + "0" * 4999,  # too many digits for int(); Infinity as a double
+        "1e99999999999999999999999",  # an exponent beyond what Decimal holds
+        "-1e99999999999999999999999",
+        "1e-99999999999999999999999",
+    ],
+)
 def test_decode_raises_unsupported_version(version: str) -> None:
     with pytest.raises(UnsupportedVersionError):
         decode(f'{{"version": {version}, "sessions": []}}'.encode())
 
 
-@pytest.mark.parametrize("version", ["1.0", "1e0", "10e-1"])
-def test_decode_reads_integral_numbers_as_version_1(version: str) -> None:
-    assert decode(f'{{"version": {version}, "sessions": []}}'.encode()).sessions == ()
+@pytest.mark.parametrize(
+    "version",
+    [
+        "1",
+        "1.0",
+        "1e0",
+        "1E0",
+        "10e-1",
+        "0.1e1",
+        "1.0000000000000000001",
+        "0.99999999999999999999",
+        # exactly halfway between 1 and the next double: round-half-even gives 1
+        "1.00000000000000011102230246251565404236316680908203125",
+    ],
+)
+def test_decode_reads_numbers_whose_double_is_1_as_version_1(version: str) -> None:
+    decoded = decode(f'{{"version": {version}, "sessions": []}}'.encode())
+    assert decoded.sessions == () and decoded.lossy is False
 
 
 def test_decode_counts_a_repeated_member_name_as_lossy() -> None:
@@ -120,8 +156,9 @@ def test_decode_counts_a_repeated_member_name_as_lossy() -> None:
     assert decode(data).lossy is True
 
 
-def test_decode_reads_huge_numbers_in_unknown_members_instead_of_failing() -> None:
-    data = b'{"version": 1, "sessions": [], "big": 1' + b"0" * 5000 + b"}"
+@pytest.mark.parametrize("number", [b"1" + b"0" * 5000, b"1e99999999999999999999999"])
+def test_decode_reads_huge_numbers_in_unknown_members_instead_of_failing(number: bytes) -> None:
+    data = b'{"version": 1, "sessions": [], "big": ' + number + b"}"
     assert decode(data).lossy is True  # an unknown member, not a corrupt file
 
 

@@ -59,10 +59,17 @@ def has_repeated_names(value: Any) -> bool:
     return False
 
 
+def _number(text: str) -> float:
+    """A JSON number as JSON.parse reads it: the nearest IEEE 754 double (1e400 is inf)."""
+    return float(text)
+
+
 def parse_json(data: bytes) -> Any:
     """Strict RFC 8259 parsing of UTF-8 bytes: no BOM, no NaN/Infinity, no trailing data.
 
-    Objects that repeat a member name come back as RepeatedNames (last value kept).
+    Every number is a float, as JSON.parse reads every number as a double (this also spares
+    int() its 4300-digit limit). Objects that repeat a member name come back as RepeatedNames
+    (last value kept).
     """
     try:
         text = data.decode("utf-8")  # strict: rejects surrogates, overlongs, truncations
@@ -71,7 +78,13 @@ def parse_json(data: bytes) -> Any:
     if text.startswith("\ufeff"):
         raise NotJSON("BOM")
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_object)
+        return json.loads(
+            text,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_object,
+            parse_int=_number,
+            parse_float=_number,
+        )
     except json.JSONDecodeError as exc:
         raise NotJSON(str(exc)) from None
 
@@ -104,9 +117,10 @@ def oracle(data: bytes, now: datetime) -> dict[str, Any]:
         return {"result": "move-aside"}
     if not isinstance(document, dict):
         return {"result": "move-aside"}
-    # 3. unknown version: must be the integer 1 (1.0 is the integer 1; booleans are not numbers)
+    # 3. unknown version: a number (not a boolean) whose double equals 1; parse_json read
+    # every number as a double, so 1.0, 10e-1 and 1.0000000000000000001 are all 1.0
     version = document.get("version")
-    if isinstance(version, bool) or not isinstance(version, int | float) or version != 1:
+    if type(version) is not float or version != 1.0:
         return {"result": "move-aside"}
     # 4. bad envelope
     if not isinstance(document.get("sessions"), list):
@@ -349,6 +363,10 @@ def test_oracle_sanity() -> None:
     assert oracle(ok + b"x", now)["result"] == "move-aside"
     assert oracle(b'{"version":true,"sessions":[]}', now)["result"] == "move-aside"
     assert oracle(b'{"version":1.0,"sessions":[]}', now)["result"] == "load"
+    for one in (b"1", b"1e0", b"10e-1", b"1.0000000000000000001", b"0.99999999999999999999"):
+        assert oracle(b'{"version":%s,"sessions":[]}' % one, now)["result"] == "load"
+    for other in (b"1.000001", b"1e400", b"1" + b"0" * 4999, b'"1"', b"[1]", b"null"):
+        assert oracle(b'{"version":%s,"sessions":[]}' % other, now)["result"] == "move-aside"
     assert oracle(b'{"version":1,"sessions":[],"v":NaN}', now)["result"] == "move-aside"
     session = (
         b'{"version":1,"sessions":[{"id":"a","createdAt":"2026-01-01T00:00:00Z",'
@@ -386,6 +404,29 @@ def test_reference_writer_bytes_are_exactly_json_dumps() -> None:
     data = raw(vector)
     document = json.loads(data)
     assert json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8") == data
+
+
+def test_version_vectors_follow_json_parse() -> None:
+    """B14 against the real thing: version is 1 exactly when JavaScript's JSON.parse reads a
+    number equal to 1, so every version/ vector loads if and only if Node.js says so."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is needed to run JSON.parse for real")
+    vectors = [v for v in ALL if v["file"].startswith("version/")]
+    script = (
+        "const fs = require('fs'); const out = {};"
+        "for (const p of process.argv.slice(1)) {"
+        "  const v = JSON.parse(fs.readFileSync(p, 'utf8')).version;"
+        "  out[p] = typeof v === 'number' && v === 1; }"
+        "process.stdout.write(JSON.stringify(out));"
+    )
+    paths = [str(VECTORS / v["file"]) for v in vectors]
+    done = subprocess.run([node, "-e", script, *paths], check=True, capture_output=True, timeout=60)
+    is_one = json.loads(done.stdout)
+    assert {v["name"]: is_one[str(VECTORS / v["file"])] for v in vectors} == {
+        v["name"]: v["expect"]["result"] == "load" for v in vectors
+    }
+    assert sum(is_one.values()) >= 7
 
 
 def test_upstream_vector_is_exactly_what_json_stringify_writes() -> None:

@@ -771,19 +771,36 @@ add(
 )
 
 # ---------------------------------------------------------------------------------------------
-# version/ — only the integer 1 is version 1 (B14)
+# version/ — version 1 is a JSON number that JSON.parse reads as the double 1 (B14)
+#
+# Every JSON number is read as an IEEE 754 binary64 double rounded to nearest, exactly as
+# JavaScript's JSON.parse reads it; version is 1 when that double equals 1. Schema validators
+# must read numbers the same way (Python's json and check-jsonschema do): then the reader
+# schema's "const": 1 gives the same verdict as a reader.
 
 for _short, _raw, _desc in [
     ("0", b"0", "version 0."),
     ("2", b"2", "version 2: a newer program's file."),
     ("100", b"100", "version 100."),
     ("minus-1", b"-1", "version -1."),
-    ("1-point-5", b"1.5", "version 1.5: not an integer."),
+    ("1-point-5", b"1.5", "version 1.5: the double 1.5, not 1."),
     ("string-1", b'"1"', 'version "1": a string, not a number.'),
     ("null", b"null", "version null."),
-    ("true", b"true", "version true: a boolean is not the integer 1."),
+    ("true", b"true", "version true: a boolean, not a number."),
     ("array", b"[1]", "version [1]."),
-    ("1-point-000001", b"1.000001", "version 1.000001: close to 1 but not an integer."),
+    (
+        "1-point-000001",
+        b"1.000001",
+        "version 1.000001: close to 1, but a double other than 1.",
+    ),
+    ("1e400", b"1e400", "version 1e400: too large for a double, JSON.parse reads Infinity."),
+    (
+        "5000-digits",
+        b"1" + b"0" * 4999,
+        "version 10^4999 written as 5000 digits: Infinity as a double; a reader must not fail "
+        "on it (Python's int() refuses more than 4300 digits, so check-jsonschema reports the "
+        "file as unparseable rather than invalid).",
+    ),
 ]:
     add(
         "version",
@@ -828,23 +845,39 @@ add(
 add(
     "version",
     "1-point-0",
-    "version 1.0 is the integer 1: loads, not lossy (JSON Schema const 1 also accepts it).",
+    "version 1.0 is the double 1: loads, not lossy (JSON Schema const 1 also accepts it).",
     "B14",
     b'{"version": 1.0, "sessions": []}',
     True,
     True,
     load([], lossy=False),
 )
-add(
-    "version",
-    "1e0",
-    "version 1e0 is the integer 1: loads, not lossy.",
-    "B14",
-    b'{"version": 1e0, "sessions": [' + enc(session("a"), None) + b"]}",
-    True,
-    True,
-    load([L("a")], lossy=False),
-)
+for _short, _raw, _desc in [
+    ("1e0", b"1e0", "version 1e0 is the double 1."),
+    ("1-capital-e0", b"1E0", "version 1E0 (capital E) is the double 1."),
+    ("10e-minus-1", b"10e-1", "version 10e-1 is the double 1."),
+    ("0-point-1e1", b"0.1e1", "version 0.1e1 is the double 1."),
+    (
+        "1-point-0000000000000000001",
+        b"1.0000000000000000001",
+        "version 1.0000000000000000001 rounds to the double 1 (as JSON.parse reads it).",
+    ),
+    (
+        "0-point-99999999999999999999",
+        b"0.99999999999999999999",
+        "version 0.99999999999999999999 rounds to the double 1 (as JSON.parse reads it).",
+    ),
+]:
+    add(
+        "version",
+        _short,
+        _desc + " Loads, not lossy: version alone never makes a load lossy, so no backup.",
+        "B14",
+        b'{"version": ' + _raw + b', "sessions": [' + enc(session("a"), None) + b"]}",
+        True,
+        True,
+        load([L("a")], lossy=False),
+    )
 
 # ---------------------------------------------------------------------------------------------
 # records/ — invalid sessions and turns are skipped one by one (B15)
@@ -1141,6 +1174,37 @@ add(
     ),
 )
 
+# Upstream threw on the first bad record mid-load and sent the whole file to the backup; a v1
+# reader skips them one by one even when none is left.
+_ALL_BAD: list[tuple[Any, str]] = [
+    (42, "not an object (number)"),
+    (None, "not an object (null)"),
+    ("a", "not an object (string)"),
+    ([session("a")], "not an object (array)"),
+    (session("bad id"), "id with a space"),
+    (session(_ABSENT, drop=("id",)), "id missing"),
+    (session("c1", created="yesterday"), "createdAt invalid"),
+    (session("c2", drop=("lastAccessedAt",)), "lastAccessedAt missing"),
+    (session("c3", "2026-01-01T12:00:00.000"), "lastAccessedAt without a zone"),
+    (session("c4", turns={"0": turn()}), "turns an object, not an array"),
+    (session("c5", drop=("turns",)), "turns missing"),
+    (session("c6", cid=7), "codexConversationId a number"),
+]
+add(
+    "records",
+    "all-sessions-invalid",
+    "Every session record is invalid, each in another way (not an object, bad or missing id, "
+    "bad createdAt or lastAccessedAt, turns not an array, a numeric conversation id): each is "
+    "skipped with its location and the store loads empty. Lossy, so the original is kept in a "
+    "backup, but the file is not moved aside: it has a valid envelope (upstream threw mid-load "
+    "and sent the whole file to a backup).",
+    "B15",
+    doc(*(record for record, _ in _ALL_BAD)),
+    False,
+    False,
+    load([], [S(f"sessions[{i}]", why) for i, (_, why) in enumerate(_ALL_BAD)], lossy=True),
+)
+
 # ---------------------------------------------------------------------------------------------
 # ids/ — the one grammar ^[A-Za-z0-9_-]{1,256}$ (B08, applied by the reader: B15)
 
@@ -1332,6 +1396,47 @@ add(
     False,
     load([L("a")], lossy=True),
 )
+
+# Sub-millisecond digits in one position at a time: truncated to the millisecond; lossy when
+# a dropped digit is not zero. The manifest states createdAt and lastAccessedAt as loaded; of
+# turns it states only how many load.
+for _frac, _lossy in ((".123456Z", True), (".123000Z", False)):
+    _text = "2026-01-01T12:00:00" + _frac
+    _cut = "2026-01-01T12:00:00.123Z"
+    _prefix = "sub-millisecond" if _lossy else "zero-sub-millisecond"
+    _how = (
+        "is truncated to 12:00:00.123Z: loads, lossy (a backup is kept)."
+        if _lossy
+        else "is read as 12:00:00.123Z: the dropped digits are zeros, so not lossy."
+    )
+    for _short, _s, _loaded in (
+        (
+            "created-at-only",
+            session("a", created=_text, turns=[turn()]),
+            L("a", created=_cut),
+        ),
+        (
+            "last-accessed-at-only",
+            session("a", _text, created=T, turns=[turn()]),
+            L("a", at=_cut, created=T),
+        ),
+        (
+            "turn-timestamp-only",
+            session("a", turns=[turn("p0"), turn(timestamp=_text)]),
+            L("a", 2),
+        ),
+    ):
+        _where = _short.removesuffix("-only").replace("-", " ")
+        add(
+            "timestamps",
+            f"{_prefix}-{_short}",
+            f"Only the {_where} has six fraction digits: {_text} {_how}",
+            "B15" if _lossy else "B09",
+            doc(_s),
+            True,
+            False,
+            load([_loaded], lossy=_lossy),
+        )
 
 add(
     "timestamps",
@@ -1667,6 +1772,31 @@ add(
 )
 
 
+# Clock skew: more than 100 live sessions whose lastAccessedAt lie up to a day AFTER now.
+# Expiry is now - lastAccessedAt > 24 h, so a future session is live; the cap still loads the
+# first 100 in list order (time descending, ties: earlier in the file first).
+_N_SKEW = 120
+_skew = []
+for _k in range(_N_SKEW):
+    _i = (_k * 47) % _N_SKEW  # a fixed permutation of the file order
+    _hour = 1 + _i % 24  # 2026-01-02T01:00Z .. 2026-01-03T00:00Z, many ties
+    _at = f"2026-01-02T{_hour:02d}:00:00.000Z" if _hour < 24 else "2026-01-03T00:00:00.000Z"
+    _skew.append(session(f"f{_i:03d}", _at, turns=[]))
+_skew_list = sorted(enumerate(_skew), key=lambda p: (p[1]["lastAccessedAt"], -p[0]), reverse=True)
+assert all(s["lastAccessedAt"] > NOW for s in _skew)
+add(
+    "order",
+    "more-than-100-in-the-future",
+    f"Clock skew: {_N_SKEW} sessions whose lastAccessedAt are 1 to 24 hours after now. Future "
+    "timestamps are live (expiry is now - lastAccessedAt > 24 h), so the first 100 in list "
+    "order load (time descending, ties by file position) and the other "
+    f"{_N_SKEW - 100} are evicted by the cap (B18): lossy, a backup is kept.",
+    "B18",
+    doc(*_skew),
+    True,
+    False,
+    load([L(s["id"], 0, None, s["lastAccessedAt"]) for _, s in _skew_list[:100]], lossy=True),
+)
 # ---------------------------------------------------------------------------------------------
 
 
