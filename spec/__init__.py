@@ -1,4 +1,4 @@
-"""sessionspec v1: the normative interface, constants, schemas and behaviour catalogue.
+"""sessionspec 1.1: the normative interface, constants, schemas and behaviour catalogue.
 
 Read ``spec/SPEC.md`` first; everything here is its executable form.
 """
@@ -12,6 +12,7 @@ from spec.model import (
     SESSION_ID_PATTERN,
     SESSION_ID_RULE,
     SESSION_TTL,
+    SPEC_VERSION,
     STALE_TEMP_AGE,
     UNSET,
     Clock,
@@ -49,6 +50,7 @@ __all__ = [
     "SESSION_ID_PATTERN",
     "SESSION_ID_RULE",
     "SESSION_TTL",
+    "SPEC_VERSION",
     "STALE_TEMP_AGE",
     "UNSET",
     "WRITER_SCHEMA_ID",

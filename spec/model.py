@@ -15,6 +15,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Protocol, Self, runtime_checkable
 
+#: The version of SPEC.md this package implements (its section 9 lists the changes).
+SPEC_VERSION: Final = "1.1"
+#: The ``version`` member of the sessions file, which spec 1.1 does not change.
 SCHEMA_VERSION: Final = 1
 MAX_SESSIONS: Final = 100
 SESSION_TTL: Final = timedelta(hours=24)

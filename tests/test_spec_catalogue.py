@@ -66,3 +66,11 @@ def test_lookup_by_id_and_slug() -> None:
 def test_malformed_catalogues_are_rejected(toml: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_catalogue(toml)
+
+
+def test_spec_version_is_the_one_spec_md_states() -> None:
+    import spec
+
+    text = spec_path().read_text(encoding="utf-8")
+    assert text.startswith(f"# sessionspec {spec.SPEC_VERSION} — ")
+    assert f"### {spec.SPEC_VERSION} (" in text, "SPEC.md's changelog has an entry for it"
