@@ -284,8 +284,11 @@ explain("timestamps-offset-before-year-0001")
 # And the files a reader must move aside. Some are not JSON at all (the error comes from the
 # parser, not the schema), others are JSON with an envelope a v1 reader cannot trust, such as
 # a `version` from the future (B14): writing a v1 file over a v2 file would destroy data this
-# program cannot even represent. Note `version-1-point-5` and `version-string-1`: "1.5" and
-# `"1"` are not the integer 1, and guessing would be worse than setting the file aside.
+# program cannot even represent. Note `version-1-point-5` and `version-string-1`: `1.5` and
+# `"1"` are not version 1, and guessing would be worse than setting the file aside. The rule
+# is the one every JSON library can apply (spec 1.1): read the number as a double, as
+# `JSON.parse` does, and compare with 1 — so `1.0`, `10e-1` and even `1.0000000000000000001`
+# (which rounds to 1.0) are version 1.
 
 # %%
 moved = [(v, why) for v, _, _, why in rows if v["expect"]["result"] == "move-aside"]
