@@ -2,7 +2,8 @@
 
 It exists to prove the conformance kit is not tied to the reference: it saves synchronously
 after every mutation (allowed: write-behind is a SHOULD), keeps a plain dict plus an access
-counter, and passes all 22 behaviours. ``IndependentMemoryStorage`` is its core-only sibling.
+counter, and passes every behaviour (updated to spec 1.1: B16 exact, B18 under clock skew).
+``IndependentMemoryStorage`` is its core-only sibling.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import logging
 import os
 import secrets
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -102,7 +104,9 @@ class IndependentMemoryStorage:
     def _add(self, session_id: str) -> None:
         now = self._now()
         self._sessions[session_id] = _Session(session_id, now, now, self._tick())
-        for old in self._ordered()[MAX_SESSIONS:]:
+        # The new session survives the cap even behind sessions ahead of the clock (B18).
+        others = [s for s in self._ordered() if s.id != session_id]
+        for old in others[MAX_SESSIONS - 1 :]:
             del self._sessions[old.id]
 
     def _changed(self) -> None:
@@ -203,13 +207,17 @@ class IndependentFileStorage(IndependentMemoryStorage):
 
     def __init__(self, path: Path, *, clock: Clock = utc_now) -> None:
         super().__init__(path, clock=clock)
-        self._token = f"{os.getpid()}.{secrets.token_hex(8)}"
+        self._token = self._make_token()
         self._dirty = False
         self._error_logged = False
         self._unsaved_original: bytes | None = None
         self._closed = False
         self._remove_stale_temps()
         self._load()
+
+    def _make_token(self) -> str:
+        """The ``<unique>`` of this instance's temp name ``<name>.<unique>.tmp``."""
+        return f"{os.getpid()}.{secrets.token_hex(8)}"
 
     # -- reading ---------------------------------------------------------------------------
     def _remove_stale_temps(self) -> None:
@@ -218,16 +226,20 @@ class IndependentFileStorage(IndependentMemoryStorage):
             names = os.listdir(directory)
         except FileNotFoundError:
             return
-        limit = self._clock() - STALE_TEMP_AGE
+        limit = self._now() - STALE_TEMP_AGE  # now truncated to ms, like every "now"
         for name in names:
+            # <name>.<unique>.tmp with a non-empty <unique>
             if not (
-                name.startswith(prefix) and name.endswith(".tmp") and len(name) > len(prefix) + 3
+                name.startswith(prefix) and name.endswith(".tmp") and len(name) > len(prefix) + 4
             ):
                 continue
             candidate = directory / name
             with contextlib.suppress(OSError):
-                mtime = _EPOCH + timedelta(microseconds=candidate.lstat().st_mtime_ns // 1000)
-                if mtime < limit:
+                info = candidate.lstat()
+                if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+                    continue  # symlinks, directories, FIFOs and other users' files stay
+                limit_ns = (limit - _EPOCH) // timedelta(microseconds=1) * 1000
+                if info.st_mtime_ns < limit_ns:
                     candidate.unlink()
 
     def _backup_name(self, attempt: int) -> Path:
@@ -249,10 +261,16 @@ class IndependentFileStorage(IndependentMemoryStorage):
             return
         raise OSError(f"no free backup name for {self._path}")
 
-    def _load(self) -> None:
+    def _read(self) -> bytes | None:
+        """The file's bytes, or None when it is missing (any other error raises)."""
         try:
-            raw = self._path.read_bytes()
+            return self._path.read_bytes()
         except FileNotFoundError:
+            return None
+
+    def _load(self) -> None:
+        raw = self._read()
+        if raw is None:
             return
         try:
             if raw.startswith(b"\xef\xbb\xbf"):
@@ -340,11 +358,18 @@ class IndependentFileStorage(IndependentMemoryStorage):
         try:
             self._save()
         except OSError as exc:
-            if not self._error_logged:
-                log.error("%s: saving failed: %s", self._path, exc)
-                self._error_logged = True
+            self._report_failure(exc)
+
+    def _report_failure(self, exc: OSError) -> None:
+        """Log a failed save at ERROR, once until a save succeeds."""
+        if not self._error_logged:
+            log.error("%s: saving failed: %s", self._path, exc)
+            self._error_logged = True
 
     def _document(self) -> bytes:
+        return self._encode(self._envelope())
+
+    def _envelope(self) -> dict[str, Any]:
         sessions = []
         for s in self._ordered():
             item: dict[str, Any] = {
@@ -363,8 +388,11 @@ class IndependentFileStorage(IndependentMemoryStorage):
             if s.cid is not None:
                 item["codexConversationId"] = s.cid
             sessions.append(item)
+        return {"version": 1, "sessions": sessions}
+
+    def _encode(self, envelope: dict[str, Any]) -> bytes:
         # ensure_ascii escapes lone surrogates as \uXXXX, so the bytes are valid UTF-8.
-        return json.dumps({"version": 1, "sessions": sessions}, indent=2).encode("ascii")
+        return json.dumps(envelope, indent=2).encode("ascii")
 
     def _make_parents(self) -> None:
         missing = []
@@ -396,7 +424,11 @@ class IndependentFileStorage(IndependentMemoryStorage):
             os.close(fd)
 
     def _save(self) -> None:
-        content = self._document()
+        self._write(self._document())
+        self._dirty = False
+
+    def _write(self, content: bytes) -> None:
+        """Save ``content``: the lossy-load backup if one is owed, then the atomic replace."""
         self._make_parents()
         if self._unsaved_original is not None:
             for attempt in range(10_000):
@@ -410,14 +442,17 @@ class IndependentFileStorage(IndependentMemoryStorage):
         temp = self._path.with_name(f"{self._path.name}.{self._token}.tmp")
         try:
             self._write_new(temp, content)
-            os.replace(temp, self._path)
+            self._install(temp)
         except OSError:
             with contextlib.suppress(OSError):
                 temp.unlink()
             raise
         self._fsync_dir()
-        self._dirty = False
         self._error_logged = False
+
+    def _install(self, temp: Path) -> None:
+        """Rename the complete, fsynced temp file over the sessions file."""
+        os.replace(temp, self._path)
 
     def flush(self) -> None:
         if self._dirty:

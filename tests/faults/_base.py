@@ -4,8 +4,8 @@
 writer thread re-stated here (same statements, same order) so that the pieces a fault changes
 are methods: the table class, the decoder, the move-aside, the lossy backup, the save itself
 and what the writer does with its result. ``HookedMemoryStorage`` does the same for the
-in-memory backend. Both pass every behaviour of the kit (tests/test_fault_gate.py checks it), so a failing
-verdict for a fault is the fault's doing, not the seams'.
+in-memory backend. Both pass every behaviour of the kit (tests/test_fault_gate.py checks
+it), so a failing verdict for a fault is the fault's doing, not the seams'.
 """
 
 from __future__ import annotations
