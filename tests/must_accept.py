@@ -1,4 +1,4 @@
-"""The "must accept" set: one conforming backend per freedom of SPEC.md §4.7 "What a backend may choose".
+"""The "must accept" set: one conforming backend per freedom of SPEC.md §4.7.
 
 Each backend is the independent backend (tests/independent_backend.py, written from SPEC.md
 alone) with one piece overridden, so that it uses exactly one freedom. Each one must pass the
@@ -21,7 +21,7 @@ LEVELS = ("core", "durable", "file-v1")
 
 
 class WriteThroughStorage(IndependentFileStorage):
-    """Freedom: write-through (SPEC.md §4.7 "What a backend may choose"; SPEC.md §4.5 makes write-behind a
+    """Freedom: write-through (SPEC.md §4.7; SPEC.md §4.5 makes write-behind a
     SHOULD). Every mutation saves synchronously before it returns; a failed save is logged
     once at ERROR and retried by the next mutation or flush(). Touches B21, B22."""
 
@@ -29,7 +29,7 @@ class WriteThroughStorage(IndependentFileStorage):
 
 
 class WriteBehindTimerStorage(IndependentFileStorage):
-    """Freedom: write-behind on a timer (SPEC.md §4.7 "What a backend may choose"; SPEC.md §4.5).
+    """Freedom: write-behind on a timer (SPEC.md §4.7; SPEC.md §4.5).
 
     A mutation serialises the state and schedules one save ``delay`` seconds later; mutations
     made before it fires coalesce into that save. flush() cancels the timer and saves the
@@ -84,7 +84,7 @@ class WriteBehindTimerStorage(IndependentFileStorage):
 
 
 class FlushOnlyStorage(IndependentFileStorage):
-    """Freedom: save only in flush() and close() (SPEC.md §4.7 "What a backend may choose"; SPEC.md §4.5).
+    """Freedom: save only in flush() and close() (SPEC.md §4.7; SPEC.md §4.5).
     A mutation only marks the store dirty; nothing is written in the background, so there is
     no background failure to log. Touches B11, B21, B22."""
 
@@ -96,7 +96,7 @@ class FlushOnlyStorage(IndependentFileStorage):
 
 class FlushAlwaysRewritesStorage(IndependentFileStorage):
     """Freedom: flush() rewrites the file even when nothing changed since the last save, as
-    codex-mcp-server's flush() does (SPEC.md §4.7 "What a backend may choose"). Only once the file exists
+    codex-mcp-server's flush() does (SPEC.md §4.7). Only once the file exists
     or this instance has a mutation to save: flushing a store opened on a missing file writes
     nothing (B11). Touches B02, B03, B06, B08 (calls that must change nothing), B11, B21."""
 
@@ -109,7 +109,7 @@ class FlushAlwaysRewritesStorage(IndependentFileStorage):
 
 class CompactEscapedStorage(IndependentFileStorage):
     """Freedom: compact JSON with every non-ASCII character escaped as \\uXXXX and every '/'
-    as '\\/' (SPEC.md §4.7 "What a backend may choose"; SPEC.md §3.1: writers MAY escape any character,
+    as '\\/' (SPEC.md §4.7; SPEC.md §3.1: writers MAY escape any character,
     indentation is free). The file stays writer-valid. Touches B09, B10."""
 
     sessionspec_levels = LEVELS
@@ -121,7 +121,7 @@ class CompactEscapedStorage(IndependentFileStorage):
 
 
 class ReorderedTabsStorage(IndependentFileStorage):
-    """Freedom: another member order and TAB indentation (SPEC.md §4.7 "What a backend may choose"; SPEC.md
+    """Freedom: another member order and TAB indentation (SPEC.md §4.7; SPEC.md
     §3.1: order and whitespace are not information). Every object's members are written in
     reverse: sessions before version, turns (or codexConversationId) first in a session,
     timestamp first in a turn. Touches B09, B10."""
@@ -142,7 +142,7 @@ def _reversed_members(value: Any) -> Any:
 
 class UuidTempRenameStorage(IndependentFileStorage):
     """Freedom: temp files named ``<name>.<uuid4>.tmp`` (one uuid per instance) and renamed
-    with os.rename instead of os.replace (SPEC.md §4.7 "What a backend may choose"; SPEC.md §4.1). Still
+    with os.rename instead of os.replace (SPEC.md §4.7; SPEC.md §4.1). Still
     created O_CREAT|O_EXCL|O_NOFOLLOW with mode 0o600, fsynced, directory fsynced.
     Touches B16, B19, B20."""
 
@@ -157,7 +157,7 @@ class UuidTempRenameStorage(IndependentFileStorage):
 
 class CopyAsideStorage(IndependentFileStorage):
     """Freedom: move a corrupt or unknown-version file aside by exclusive copy + unlink instead
-    of link + unlink (SPEC.md §4.7 "What a backend may choose"; SPEC.md §3.2 "Moving aside"). The backup
+    of link + unlink (SPEC.md §4.7; SPEC.md §3.2 "Moving aside"). The backup
     is created O_CREAT|O_EXCL|O_NOFOLLOW 0o600 under the first free name, filled with the bytes
     that were read and fsynced; then the original is unlinked and the directory fsynced. An
     existing file is never overwritten. Touches B13, B14, B20."""
