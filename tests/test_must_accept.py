@@ -1,4 +1,4 @@
-"""The conformance kit accepts every freedom of SPEC.md "What a backend may choose".
+"""The conformance kit accepts every freedom of SPEC.md §4.7 "What a backend may choose".
 
 For each backend of tests/must_accept.py: the full kit (profile ``ci``) passes every behaviour
 of the catalogue, and a direct probe shows the backend really uses its freedom. Each probe is
@@ -35,6 +35,7 @@ import conformance
 from conformance import Report, Status
 from conformance.clock import FakeClock
 from spec import ConversationTurn, behaviours, writer_validator
+from spec.catalogue import spec_path
 
 Factory = type[IndependentFileStorage]
 Probe = Callable[[Factory, Path, pytest.MonkeyPatch], None]
@@ -65,7 +66,8 @@ def test_kit_accepts_the_freedom(name: str) -> None:
 def test_declares_its_freedom(name: str) -> None:
     factory = MUST_ACCEPT[name]
     assert tuple(factory.sessionspec_levels) == LEVELS
-    assert factory.__doc__ and "What a backend may choose" in " ".join(factory.__doc__.split())
+    assert factory.__doc__ and "SPEC.md §4.7" in " ".join(factory.__doc__.split())
+    assert "### 4.7 What a backend may choose" in spec_path().read_text(encoding="utf-8")
     assert re.search(r"\bB\d\d\b", factory.__doc__), "the docstring names the behaviours"
 
 
