@@ -16,11 +16,11 @@ $(BIN)/sessionspec: pyproject.toml
 setup: $(BIN)/sessionspec
 
 verify: setup
-	$(BIN)/sessionspec verify reference:FileSessionStorage
+	$(BIN)/sessionspec verify sessionspec.reference:FileSessionStorage
 
 lint: setup
-	$(BIN)/ruff check spec reference conformance tests
-	$(BIN)/ruff format --check spec reference conformance tests
+	$(BIN)/ruff check sessionspec tests
+	$(BIN)/ruff format --check sessionspec tests
 	$(BIN)/mypy
 
 test: lint

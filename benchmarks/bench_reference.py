@@ -23,10 +23,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import spec
-from reference import FileSessionStorage, InMemorySessionStorage
-from reference.sessionfile import encode
-from spec import ConversationTurn
+from sessionspec import spec
+from sessionspec.reference import FileSessionStorage, InMemorySessionStorage
+from sessionspec.reference.sessionfile import encode
+from sessionspec.spec import ConversationTurn
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from independent_backend import IndependentFileStorage, _Session
 
-from spec import SESSION_TTL, ConversationTurn, ValidationError
+from sessionspec.spec import SESSION_TTL, ConversationTurn, ValidationError
 
 
 class AddTurnDoesNotTouch(IndependentFileStorage):

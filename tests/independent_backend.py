@@ -1,4 +1,4 @@
-"""A second, independent backend written from spec/SPEC.md alone (not from reference/).
+"""A second, independent backend written from SPEC.md alone (not from sessionspec.reference).
 
 It exists to prove the conformance kit is not tied to the reference: it saves synchronously
 after every mutation (allowed: write-behind is a SHOULD), keeps a plain dict plus an access
@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from spec import (
+from sessionspec.spec import (
     MAX_SESSIONS,
     SESSION_TTL,
     STALE_TEMP_AGE,

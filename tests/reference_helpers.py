@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from reference.file import WRITER_THREAD_PREFIX
-from spec import ConversationTurn
+from sessionspec.reference.file import WRITER_THREAD_PREFIX
+from sessionspec.spec import ConversationTurn
 
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

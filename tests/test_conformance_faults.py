@@ -5,7 +5,7 @@ from __future__ import annotations
 import faulty_backends as faulty
 import pytest
 
-from conformance import Status, verify
+from sessionspec.conformance import Status, verify
 
 FAULTS = [
     (faulty.AddTurnDoesNotTouch, "B02"),

@@ -13,12 +13,12 @@ import pytest
 from faulty_backends import AddTurnDoesNotTouch, undeclared_factory
 from independent_backend import IndependentFileStorage, IndependentMemoryStorage
 
-from conformance import Status, verify
-from conformance.checks_vectors import manifest
-from conformance.cli import main
-from conformance.registry import all_checks
-from conformance.report import validate_report
-from spec import Level, behaviours
+from sessionspec.conformance import Status, verify
+from sessionspec.conformance.checks_vectors import manifest
+from sessionspec.conformance.cli import main
+from sessionspec.conformance.registry import all_checks
+from sessionspec.conformance.report import validate_report
+from sessionspec.spec import Level, behaviours
 
 ROOT = Path(__file__).resolve().parent.parent
 INDEPENDENT = "tests/independent_backend.py:IndependentFileStorage"
@@ -37,7 +37,7 @@ def test_independent_backend_passes_every_behaviour() -> None:
 def test_cli_verifies_independent_backend_in_a_subprocess(tmp_path: Path) -> None:
     paths = {kind: tmp_path / f"report.{kind}" for kind in ("json", "junit", "markdown")}
     done = subprocess.run(
-        [sys.executable, "-m", "conformance.cli", "verify", INDEPENDENT, "--profile", "smoke",
+        [sys.executable, "-m", "sessionspec", "verify", INDEPENDENT, "--profile", "smoke",
          "-q", "--json", str(paths["json"]), "--junit", str(paths["junit"]),
          "--markdown", str(paths["markdown"])],
         cwd=ROOT, capture_output=True, text=True, timeout=600,

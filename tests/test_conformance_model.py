@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from conformance.model import StoreModel
-from conformance.strategies import keep_surrogates_lone
-from spec import MAX_SESSIONS, SESSION_TTL
+from sessionspec.conformance.model import StoreModel
+from sessionspec.conformance.strategies import keep_surrogates_lone
+from sessionspec.spec import MAX_SESSIONS, SESSION_TTL
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
 

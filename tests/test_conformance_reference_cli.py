@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from spec import Level, behaviours
+from sessionspec.spec import Level, behaviours
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     ("target", "claimed"),
     [
-        ("reference:FileSessionStorage", {Level.CORE, Level.DURABLE, Level.FILE_V1}),
-        ("reference:InMemorySessionStorage", {Level.CORE}),
+        ("sessionspec.reference:FileSessionStorage", {Level.CORE, Level.DURABLE, Level.FILE_V1}),
+        ("sessionspec.reference:InMemorySessionStorage", {Level.CORE}),
     ],
 )
 def test_sessionspec_verify_reference(target: str, claimed: set[Level], tmp_path: Path) -> None:

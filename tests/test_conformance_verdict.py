@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance.report import BehaviourResult, CheckResult, Report, Status
+from sessionspec.conformance.report import BehaviourResult, CheckResult, Report, Status
 
 
 def _report(*results: BehaviourResult) -> Report:

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from faults import CONTROLS, FAULTS, Fault
 
-import conformance
-from conformance import Report, Status
-from conformance.registry import all_checks
-from reference import FileSessionStorage, InMemorySessionStorage
-from spec import Level, behaviour, behaviours
+from sessionspec import conformance
+from sessionspec.conformance import Report, Status
+from sessionspec.conformance.registry import all_checks
+from sessionspec.reference import FileSessionStorage, InMemorySessionStorage
+from sessionspec.spec import Level, behaviour, behaviours
 
 GATE_PROFILE = "smoke"
 
@@ -31,7 +31,7 @@ GATE_PROFILE = "smoke"
 #: is a kit gap to close, then to remove from here. Empty: the six gaps the first version of
 #: the gate found (update of existing turns, order by last access, delete of an expired
 #: session, ensure after delete, revive before purge, expired sessions in the file) were
-#: closed in conformance/checks_core.py.
+#: closed in sessionspec/conformance/checks_core.py.
 KIT_GAPS: dict[str, str] = {}
 
 

@@ -31,11 +31,11 @@ from must_accept import (
     WriteThroughStorage,
 )
 
-import conformance
-from conformance import Report, Status
-from conformance.clock import FakeClock
-from spec import ConversationTurn, behaviours, writer_validator
-from spec.catalogue import spec_path
+from sessionspec import conformance
+from sessionspec.conformance import Report, Status
+from sessionspec.conformance.clock import FakeClock
+from sessionspec.spec import ConversationTurn, behaviours, writer_validator
+from sessionspec.spec.catalogue import spec_path
 
 Factory = type[IndependentFileStorage]
 Probe = Callable[[Factory, Path, pytest.MonkeyPatch], None]

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from reference_helpers import START, ManualClock, turn
 
-import spec
-from reference import FileSessionStorage, InMemorySessionStorage
-from reference.table import SessionTable, TableStorage
+from sessionspec import spec
+from sessionspec.reference import FileSessionStorage, InMemorySessionStorage
+from sessionspec.reference.table import SessionTable, TableStorage
 
 UUID4 = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
 Make = Callable[[], spec.SessionStorage]

@@ -36,15 +36,15 @@ from reference_helpers import (
     writer_threads,
 )
 
-import spec
-from reference import (
+from sessionspec import spec
+from sessionspec.reference import (
     DEFAULT_PATH,
     FileSessionStorage,
     InMemorySessionStorage,
     create_session_storage,
 )
 
-LOGGER = "reference.file"
+LOGGER = "sessionspec.reference.file"
 
 
 @pytest.fixture
@@ -683,8 +683,8 @@ def test_B13_a_link_error_that_is_not_about_links_raises_and_keeps_the_file(
 
 LIMITED_CHILD = """
 import json, resource, sys
-import spec
-from reference import FileSessionStorage
+from sessionspec import spec
+from sessionspec.reference import FileSessionStorage
 now = spec.parse_timestamp(sys.argv[2])
 resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[3]), resource.RLIM_INFINITY))
 try:
@@ -802,8 +802,8 @@ def test_the_default_path_is_expanded_at_construction(
 
 CHILD = """
 import json, sys
-from reference import FileSessionStorage
-import spec
+from sessionspec.reference import FileSessionStorage
+from sessionspec import spec
 now = spec.parse_timestamp(sys.argv[2])
 with FileSessionStorage(sys.argv[1], clock=lambda: now) as storage:
     print(json.dumps([
@@ -881,7 +881,7 @@ def test_node_reads_what_the_reference_wrote(
 
 FORGETFUL_CHILD = """
 import sys
-from reference import FileSessionStorage
+from sessionspec.reference import FileSessionStorage
 storage = FileSessionStorage(sys.argv[1])
 storage.ensure_session("forgotten")
 storage.set_codex_conversation_id("forgotten", "saved at exit")
@@ -900,7 +900,7 @@ def test_a_process_that_forgets_close_still_saves_at_exit(path: Path) -> None:
 
 FAILING_AT_EXIT_CHILD = """
 import os, sys
-from reference import FileSessionStorage
+from sessionspec.reference import FileSessionStorage
 storage = FileSessionStorage(sys.argv[1])
 storage.ensure_session("first")
 storage.flush()
@@ -928,7 +928,7 @@ def test_a_close_that_fails_at_exit_is_logged_without_a_traceback(path: Path) ->
 
 TRACED_CHILD = """
 import sys
-from reference import FileSessionStorage
+from sessionspec.reference import FileSessionStorage
 with FileSessionStorage(sys.argv[1]) as storage:
     storage.ensure_session("traced")
 """

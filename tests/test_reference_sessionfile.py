@@ -1,4 +1,4 @@
-"""The pure codec of reference/sessionfile.py: details the vectors and the kit do not pin."""
+"""The pure codec of sessionspec.reference.sessionfile: what the vectors and the kit do not pin."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from reference_helpers import NASTY_TEXTS, START, turn
 
-import spec
-from reference.sessionfile import (
+from sessionspec import spec
+from sessionspec.reference.sessionfile import (
     CorruptFileError,
     SessionEncoder,
     UnsupportedVersionError,

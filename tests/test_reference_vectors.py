@@ -1,4 +1,4 @@
-"""The reference reader against every vector of spec/vectors/manifest.json.
+"""The reference reader against every vector of sessionspec/spec/vectors/manifest.json.
 
 Each vector runs twice: through the pure codec (``decode`` plus a ``SessionTable`` with the
 vector's clock, for list order and expiry) and through a real ``FileSessionStorage`` opened on
@@ -14,15 +14,17 @@ from typing import Any
 
 import pytest
 
-import spec
-from reference import FileSessionStorage
-from reference.sessionfile import CorruptFileError, InvalidFileError, decode
-from reference.table import SessionTable
+from sessionspec import spec
+from sessionspec.reference import FileSessionStorage
+from sessionspec.reference.sessionfile import CorruptFileError, InvalidFileError, decode
+from sessionspec.reference.table import SessionTable
 
 VECTORS = Path(spec.__file__).resolve().parent / "vectors"
 MANIFEST_PATH = VECTORS / "manifest.json"
 if not MANIFEST_PATH.exists():  # pragma: no cover - the vectors are written in parallel
-    pytest.skip("spec/vectors/manifest.json does not exist yet", allow_module_level=True)
+    pytest.skip(
+        "sessionspec/spec/vectors/manifest.json does not exist yet", allow_module_level=True
+    )
 MANIFEST: dict[str, Any] = json.loads(MANIFEST_PATH.read_text(encoding="utf-8"))
 ALL: list[dict[str, Any]] = MANIFEST["vectors"]
 

@@ -6,8 +6,14 @@ import re
 
 import pytest
 
-from spec import Level, behaviour, behaviours
-from spec.catalogue import SPEC_BEGIN, SPEC_END, parse_catalogue, render_spec_section, spec_path
+from sessionspec.spec import Level, behaviour, behaviours
+from sessionspec.spec.catalogue import (
+    SPEC_BEGIN,
+    SPEC_END,
+    parse_catalogue,
+    render_spec_section,
+    spec_path,
+)
 
 
 def test_catalogue_holds_exactly_b01_to_b24_each_once() -> None:
@@ -36,7 +42,7 @@ def test_spec_documents_every_behaviour_with_its_rule() -> None:
 def test_spec_behaviour_section_is_generated_from_the_catalogue() -> None:
     text = spec_path().read_text(encoding="utf-8")
     section = text[text.index(SPEC_BEGIN) : text.index(SPEC_END) + len(SPEC_END)]
-    assert section == render_spec_section(), "run: python -m spec --write-spec"
+    assert section == render_spec_section(), "run: python -m sessionspec.spec --write-spec"
 
 
 def test_lookup_by_id_and_slug() -> None:
@@ -69,7 +75,7 @@ def test_malformed_catalogues_are_rejected(toml: str, message: str) -> None:
 
 
 def test_spec_version_is_the_one_spec_md_states() -> None:
-    import spec
+    from sessionspec import spec
 
     text = spec_path().read_text(encoding="utf-8")
     assert text.startswith(f"# sessionspec {spec.SPEC_VERSION} — ")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-import spec
+from sessionspec import spec
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
-"""The file vectors of spec/vectors/: well-formed, complete, true to the schemas and to §3.2.
+"""The file vectors of sessionspec/spec/vectors/: well-formed, complete, true to the schemas and
+to §3.2.
 
-The expectations in the manifest are written by hand (spec/vectors/generate.py). This module
+The expectations in the manifest are written by hand (sessionspec/spec/vectors/generate.py). This
+module
 checks them three ways: against manifest.schema.json, against the reader and writer schemas
 (with format assertion), and against a small decoder written here from SPEC.md §3.2 alone.
 """
@@ -18,12 +20,12 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-import spec
+from sessionspec import spec
 
 VECTORS = Path(spec.__file__).resolve().parent / "vectors"
 MANIFEST: dict[str, Any] = json.loads((VECTORS / "manifest.json").read_text(encoding="utf-8"))
 SCHEMA: dict[str, Any] = json.loads((VECTORS / "manifest.schema.json").read_text(encoding="utf-8"))
-NOT_VECTORS = {"manifest.json", "manifest.schema.json", "generate.py", ".gitattributes"}
+NOT_VECTORS = {"manifest.json", "manifest.schema.json", "generate.py", "__init__.py", ".gitattributes"}
 ALL = MANIFEST["vectors"]
 IDS = [v["name"] for v in ALL]
 

@@ -10,7 +10,7 @@
 #
 # 1. the shape of the file;
 # 2. the JSON Schema in its **two profiles**, reader and writer, and *why* there are two;
-# 3. validating good and bad files from the language-neutral vectors in `spec/vectors/`, and
+# 3. validating good and bad files from the language-neutral vectors in `sessionspec/spec/vectors/`, and
 #    reading the errors a validator gives you;
 # 4. timestamps: what a writer emits (`toISOString()`), what a reader accepts;
 # 5. session ids: one grammar, and the regex trap it avoids.
@@ -23,7 +23,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-import spec
+from sessionspec import spec
 
 print("schema version:", spec.SCHEMA_VERSION)
 print("at most", spec.MAX_SESSIONS, "sessions, idle sessions expire after", spec.SESSION_TTL)
@@ -61,8 +61,8 @@ print(json.dumps(good, indent=2))
 #
 # | profile | file | answers the question |
 # | --- | --- | --- |
-# | reader | `spec/sessions.schema.json` | "will a v1 reader load *all* of this?" |
-# | writer | `spec/sessions-writer.schema.json` | "is this exactly what a conforming writer emits?" |
+# | reader | `sessionspec/spec/sessions.schema.json` | "will a v1 reader load *all* of this?" |
+# | writer | `sessionspec/spec/sessions-writer.schema.json` | "is this exactly what a conforming writer emits?" |
 #
 # Why not one? Because the two sides of an interface have different duties. A **reader** meets
 # files it did not write: from upstream's TypeScript server, from a hand edit, from a newer
@@ -144,7 +144,7 @@ print("two sessions with one id, writer-valid by schema:", writer.is_valid(dupli
 # ## 3. The vectors: files as bytes, outcomes as data
 #
 # A schema tells you whether a document is valid; it does not tell a reader what to *do* with
-# an invalid one. `spec/vectors/` does. It is a suite in the spirit of the
+# an invalid one. `sessionspec/spec/vectors/` does. It is a suite in the spirit of the
 # JSON-Schema-Test-Suite: each entry of `manifest.json` names a file (raw bytes, so BOMs,
 # broken UTF-8 and trailing garbage are exact) and states whether it is valid under each
 # profile and what a v1 reader must do when it opens it:

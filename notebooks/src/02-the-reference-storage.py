@@ -29,10 +29,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import reference
-import spec
-from reference import FileSessionStorage, InMemorySessionStorage, create_session_storage
-from spec import ConversationTurn
+from sessionspec import reference
+from sessionspec import spec
+from sessionspec.reference import FileSessionStorage, InMemorySessionStorage, create_session_storage
+from sessionspec.spec import ConversationTurn
 
 ROOT = Path(tempfile.mkdtemp(prefix="sessionspec-nb02-"))
 

@@ -28,8 +28,8 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import spec
-from spec import ConversationTurn
+from sessionspec import spec
+from sessionspec.spec import ConversationTurn
 
 ROOT = Path(tempfile.mkdtemp(prefix="sessionspec-nb03-"))
 BACKENDS = ROOT / "backends"  # where our backend modules live
@@ -72,8 +72,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import spec
-from spec import UNSET, ConversationTurn, SessionData
+from sessionspec import spec
+from sessionspec.spec import UNSET, ConversationTurn, SessionData
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TTL_MS = spec.SESSION_TTL // timedelta(milliseconds=1)
@@ -351,7 +351,7 @@ with SqliteSessionStorage(path, clock=clock) as store:
 # %%
 import time
 
-from conformance import verify
+from sessionspec.conformance import verify
 
 
 def verdicts(report):

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-import spec
+from sessionspec import spec
 
 ROOT = Path(tempfile.mkdtemp(prefix="sessionspec-nb04-"))
 print("working in", ROOT)
@@ -89,8 +89,8 @@ SAVE_ONCE = textwrap.dedent(
                      "replace", "rename", "unlink"):
             setattr(os, name, spy(name, getattr(os, name)))
 
-    from reference import FileSessionStorage
-    from spec import ConversationTurn
+    from sessionspec.reference import FileSessionStorage
+    from sessionspec.spec import ConversationTurn
 
     storage = FileSessionStorage(sys.argv[1])
     session_id = storage.create_session()
@@ -215,8 +215,8 @@ SAVER = textwrap.dedent(
     import sys
     from datetime import UTC, datetime
 
-    import spec
-    from spec import ConversationTurn
+    from sessionspec import spec
+    from sessionspec.spec import ConversationTurn
 
     mode, path, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
     STAMP = datetime(2026, 1, 1, tzinfo=UTC)
@@ -228,7 +228,7 @@ SAVER = textwrap.dedent(
 
 
     if mode == "reference":
-        from reference import FileSessionStorage
+        from sessionspec.reference import FileSessionStorage
 
         storage = FileSessionStorage(path)
         print("ready", flush=True)
@@ -439,7 +439,7 @@ plt.show()
 # %%
 from datetime import timedelta
 
-from reference import FileSessionStorage
+from sessionspec.reference import FileSessionStorage
 
 debris = next((r for r in reference_runs if r["temps"]), None)
 if debris is None:

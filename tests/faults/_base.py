@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from os import PathLike
 from pathlib import Path
 
-from reference import FileSessionStorage, InMemorySessionStorage
-from reference import file as ref_file
-from reference.sessionfile import Decoded, InvalidFileError, SessionEncoder, decode
-from reference.table import SessionTable, Snapshot, TableStorage
-from spec import MAX_SESSIONS, SESSION_TTL, Clock, to_millis, utc_now
+from sessionspec.reference import FileSessionStorage, InMemorySessionStorage
+from sessionspec.reference import file as ref_file
+from sessionspec.reference.sessionfile import Decoded, InvalidFileError, SessionEncoder, decode
+from sessionspec.reference.table import SessionTable, Snapshot, TableStorage
+from sessionspec.spec import MAX_SESSIONS, SESSION_TTL, Clock, to_millis, utc_now
 
 
 class HookedMemoryStorage(InMemorySessionStorage):

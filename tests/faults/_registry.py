@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from spec import behaviour, declared_levels
+from sessionspec.spec import behaviour, declared_levels
 
 F = TypeVar("F", bound=type[Any])
 

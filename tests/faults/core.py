@@ -8,9 +8,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from reference.sessionfile import Decoded, SessionEncoder, _session_bytes
-from reference.table import SessionTable, Snapshot, _checked_turns
-from spec import (
+from sessionspec.reference.sessionfile import Decoded, SessionEncoder, _session_bytes
+from sessionspec.reference.table import SessionTable, Snapshot, _checked_turns
+from sessionspec.spec import (
     UNSET,
     ConversationTurn,
     SessionData,
@@ -320,7 +320,7 @@ class _MergingEncoder(SessionEncoder):
             self._last[session.id] = (session, _session_bytes(session))
         # The bug: the cache is the content; a deleted session is never dropped from it.
         ordered = sorted(self._last.values(), key=lambda p: p[0].last_accessed_at, reverse=True)
-        from reference.sessionfile import _document
+        from sessionspec.reference.sessionfile import _document
 
         return _document([piece for _, piece in ordered])
 
@@ -456,7 +456,7 @@ class LenientGrammar(HookedMemoryStorage):
 
 class _TypeErrorTable(SessionTable):
     def ensure(self, session_id: str) -> int:
-        from spec import SESSION_ID_PATTERN, SESSION_ID_RULE
+        from sessionspec.spec import SESSION_ID_PATTERN, SESSION_ID_RULE
 
         if not SESSION_ID_PATTERN.match(session_id):  # the bug: TypeError for a non-str
             raise ValidationError(SESSION_ID_RULE)
@@ -522,7 +522,7 @@ class _ContentKeyedEncoder(SessionEncoder):
         self._by_content: dict[str, tuple[tuple[object, ...], bytes]] = {}
 
     def encode(self, sessions: Iterable[SessionData]) -> bytes:
-        from reference.sessionfile import _document
+        from sessionspec.reference.sessionfile import _document
 
         pieces = []
         current = {}

@@ -16,15 +16,15 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from reference import file as ref_file
-from reference import sessionfile
-from reference.sessionfile import (
+from sessionspec.reference import file as ref_file
+from sessionspec.reference import sessionfile
+from sessionspec.reference.sessionfile import (
     CorruptFileError,
     Decoded,
     SessionEncoder,
     UnsupportedVersionError,
 )
-from spec import SessionData, format_timestamp
+from sessionspec.spec import SessionData, format_timestamp
 
 from ._base import HookedFileStorage
 from ._registry import fault

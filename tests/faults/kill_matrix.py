@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
 
-import conformance  # noqa: E402
-from conformance import Status  # noqa: E402
 from faults import FAULTS  # noqa: E402
-from spec import behaviours  # noqa: E402
+from sessionspec import conformance  # noqa: E402
+from sessionspec.conformance import Status  # noqa: E402
+from sessionspec.spec import behaviours  # noqa: E402
 
 DEFAULT_OUTPUT = ROOT / "docs" / "kill-matrix.md"
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from reference.table import SessionTable
-from spec import UNSET, ConversationTurn, SessionData, Unset
+from sessionspec.reference.table import SessionTable
+from sessionspec.spec import UNSET, ConversationTurn, SessionData, Unset
 
 from ._base import HookedFileStorage, HookedMemoryStorage
 from ._registry import fault

@@ -9,8 +9,8 @@ import stat
 import time
 from pathlib import Path
 
-from reference import file as ref_file
-from reference.table import Snapshot
+from sessionspec.reference import file as ref_file
+from sessionspec.reference.table import Snapshot
 
 from ._base import HookedFileStorage
 from ._registry import fault

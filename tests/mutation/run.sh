@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Mutation testing of reference/ with mutmut 3, the conformance kit as the test suite.
+# Mutation testing of sessionspec/reference/ with mutmut 3, the conformance kit as the test suite.
 # On demand, not in CI. Usage (from anywhere):
 #
 #     bash tests/mutation/run.sh [WORKDIR]        # default WORKDIR: /tmp/sessionspec-mutation
@@ -7,7 +7,7 @@
 # mutmut rewrites the files it mutates, so this never runs in the work tree: it exports HEAD
 # (plus the working tree's tests/mutation/) to WORKDIR, makes a venv there with the project's
 # dependencies (not the project itself: the mutated copy must be what is imported), and runs
-# `mutmut run` on reference/ with tests/mutation/ as the tests (JOBS workers, default 4: a
+# `mutmut run` on sessionspec/reference/ with tests/mutation/ as the tests (JOBS workers, default 4: a
 # mutant that hangs waits for its timeout without using a core). Results stay in
 # WORKDIR/mutants; `cd WORKDIR && .venv/bin/mutmut results` lists the survivors again.
 set -euo pipefail
@@ -21,11 +21,11 @@ git -C "$repo" archive --format=tar HEAD | tar -x -C "$work"
 cp -r "$repo/tests/mutation/." "$work/tests/mutation/"
 cat > "$work/setup.cfg" <<'CFG'
 [mutmut]
-source_paths = reference/
+source_paths = sessionspec/reference/
 pytest_add_cli_args_test_selection = tests/mutation/
 also_copy =
-    spec/
-    conformance/
+    sessionspec/spec/
+    sessionspec/conformance/
 timeout_multiplier = 4
 CFG
 

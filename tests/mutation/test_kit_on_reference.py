@@ -1,8 +1,9 @@
-"""The conformance kit as the test suite of a mutation run over ``reference/`` (on demand).
+"""The conformance kit as the test suite of a mutation run over the reference (on demand).
 
 Not part of CI: it only runs when ``SESSIONSPEC_MUTATION=1`` (docs/mutation-testing.md has the
 command). Every test verifies a reference backend with the kit and asserts the verdict is
-PASS, so a mutant of ``reference/`` is killed exactly when the kit fails it. The file backend
+PASS, so a mutant of ``sessionspec/reference/`` is killed exactly when the kit fails it. The
+file backend
 is split into three groups (the machine's behaviours, the file checks, the process checks),
 cheapest first, so a mutant the first group kills costs a few seconds, not a full run.
 """
@@ -13,9 +14,9 @@ import os
 
 import pytest
 
-import conformance
-from conformance import Status
-from reference import FileSessionStorage, InMemorySessionStorage
+from sessionspec import conformance
+from sessionspec.conformance import Status
+from sessionspec.reference import FileSessionStorage, InMemorySessionStorage
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("SESSIONSPEC_MUTATION") != "1",

@@ -1,0 +1,1189 @@
+"""The stateful machine: drive a backend and the kit's model with the same random program.
+
+Every observable result is compared after every step, and every comparison names exactly one
+behaviour. When the machine finds a violation of X, the engine reruns it with X masked (a
+masked violation is recorded, the model re-synchronised from the backend, and the run goes
+on) to find violations of other behaviours, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from hypothesis import HealthCheck, note, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+from hypothesis.errors import Flaky
+from hypothesis.reporting import with_reporter
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from sessionspec.conformance import strategies as gen
+from sessionspec.conformance.clock import FakeClock
+from sessionspec.conformance.context import CheckContext, Profile, RunState
+from sessionspec.conformance.model import StoreModel
+from sessionspec.conformance.registry import BehaviourViolation, make_check, register
+from sessionspec.spec import (
+    MAX_SESSIONS,
+    SESSION_TTL,
+    UNSET,
+    ConversationTurn,
+    Level,
+    SessionData,
+    SessionStorage,
+    ValidationError,
+    is_valid_session_id,
+    parse_timestamp,
+    to_millis,
+    writer_validator,
+)
+
+UUID4 = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
+
+#: The behaviours this machine asserts (each also has targeted checks elsewhere).
+MACHINE_COVERS: dict[str, Level | None] = {
+    "B01": None,
+    "B02": None,
+    "B03": None,
+    "B04": None,
+    "B05": None,
+    "B06": None,
+    "B07": None,
+    "B08": None,
+    "B09": None,
+    "B10": None,
+    "B17": None,
+    "B18": None,
+    # The machine compares the file with the model after each flush: needs the file.
+    "B21": Level.FILE_V1,
+    "B23": None,
+    "B24": None,
+}
+
+_FAILED = object()
+
+
+def snapshot_problem(actual: object) -> str | None:
+    """None when a read result is an immutable snapshot, else what is wrong with it (B24).
+
+    Checked before any comparison, so a shared or mutable result is reported under B24 and
+    not as a difference in whatever field it makes look wrong.
+    """
+    if actual is None:
+        return None
+    if not isinstance(actual, SessionData):
+        return f"a read returned {type(actual).__name__}, not a SessionData snapshot"
+    if type(actual.turns) is not tuple:
+        return f"turns is a {type(actual.turns).__name__}, not a tuple: callers can change it"
+    if not all(isinstance(t, ConversationTurn) for t in actual.turns):
+        return "a turn is not a (frozen) ConversationTurn"
+    return None
+
+
+def describe_difference(actual: SessionData | None, expected: SessionData | None) -> str | None:
+    """None when equal (timestamps as aware UTC instants), else what differs.
+
+    Turns compare as a sequence whatever their container: that they must be a tuple is
+    ``snapshot_problem``'s business (B24), not a difference of content.
+    """
+    if actual is None or expected is None:
+        if actual is expected:
+            return None
+        return "session missing" if actual is None else "session present but should not be"
+    if not isinstance(actual, SessionData):
+        return f"not a SessionData: {type(actual).__name__}"
+    for name in ("id", "created_at", "last_accessed_at", "codex_conversation_id"):
+        if getattr(actual, name) != getattr(expected, name):
+            return f"{name} differs"
+    try:
+        turns = tuple(actual.turns)
+    except TypeError:
+        return "turns is not a sequence"
+    if turns != expected.turns:
+        return "turns differs"
+    moments = [actual.created_at, actual.last_accessed_at, *(t.timestamp for t in turns)]
+    for moment in moments:
+        if moment.tzinfo is None or moment.utcoffset() is None or moment.utcoffset():
+            return f"timestamp {moment!r} is not an aware UTC datetime"
+    return None
+
+
+@dataclass
+class MachineConfig:
+    factory: Callable[..., Any]
+    levels: frozenset[Level]
+    masked: frozenset[str]
+    workdir: Path
+    masked_hits: list[BehaviourViolation] = field(default_factory=list)
+
+
+class StorageMachine(RuleBasedStateMachine):
+    """Runs one random program against a backend and the model side by side."""
+
+    config: ClassVar[MachineConfig]
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: Invalid ids a backend wrongly accepted (B08, masked) and could not delete.
+        self.tainted: set[str] = set()
+        self.dir = Path(tempfile.mkdtemp(prefix="machine-", dir=self.config.workdir))
+        self.path = self.dir / "store" / "sessions.json"
+        self.clock = FakeClock()
+        self.model = StoreModel()
+        self.known: list[str] = []
+        #: The behaviour of the last operation that used each id (for attribution).
+        self.last_use: dict[str, str] = {}
+        self.mutated = False
+        self.saved_view: list[SessionData] = []
+        self.resync_needed = False
+        #: id -> (now, access clock, read number) of its latest read while live: what a read
+        #: that touches (against B23) would have done, to tell that apart from other faults.
+        self.last_read: dict[str, tuple[Any, int, int]] = {}
+        self.reads = 0
+
+        note(f"storage = factory(tmp/store/sessions.json, clock) with now={self.now.isoformat()}")
+        # Not wrapped: a factory that cannot open an empty store stops the machine (an error).
+        self.storage: SessionStorage = self._open()
+
+    # -- plumbing --------------------------------------------------------------------------
+    @property
+    def now(self) -> Any:
+        return self.clock()
+
+    @property
+    def durable(self) -> bool:
+        return Level.DURABLE in self.config.levels or Level.FILE_V1 in self.config.levels
+
+    @property
+    def file_v1(self) -> bool:
+        return Level.FILE_V1 in self.config.levels
+
+    def _open(self) -> SessionStorage:
+        storage: SessionStorage = self.config.factory(self.path, clock=self.clock)
+        return storage
+
+    def expect(
+        self, bid: str, condition: object, message: str, *, expected: object = None,
+        actual: object = None,
+    ) -> None:  # fmt: skip
+        if condition or self.tainted:
+            # Once a wrongly accepted id is stuck in the store (B08, masked), every later
+            # comparison is suspect: the example runs on without judging anything.
+            return
+        violation = BehaviourViolation(bid, message, expected=expected, actual=actual)
+        if bid in self.config.masked:
+            note(f"  (masked {bid}: {message})")
+            self.config.masked_hits.append(violation)
+            self.resync_needed = True
+            return
+        raise violation
+
+    def call(self, bid: str, function: Callable[..., Any], label: str, *args: Any,
+             **kwargs: Any) -> Any:  # fmt: skip
+        """Call the backend; an unexpected exception is a violation of ``bid``."""
+        try:
+            return function(*args, **kwargs)
+        except BehaviourViolation:
+            raise
+        except Exception as exc:
+            self.expect(bid, False, f"{label} raised {exc!r}", actual=repr(exc))
+            return _FAILED
+
+    def use(self, session_id: object, bid: str) -> None:
+        if isinstance(session_id, str):
+            self.last_use[session_id] = bid
+
+    def at_boundary(self, session_id: object) -> bool:
+        """Idle for exactly 24 h: live by the spec, and where off-by-one expiry bugs show."""
+        session = self.model.live(session_id, self.now)
+        return session is not None and to_millis(self.now) - session.last_accessed_at == SESSION_TTL
+
+    def owner(self, session_id: object, bid: str) -> str:
+        """``bid``, unless the session sits on the expiry boundary: then B17 is at stake."""
+        return "B17" if self.at_boundary(session_id) else bid
+
+    def attribute(self, session_id: object) -> str:
+        """Which behaviour a wrong observation about ``session_id`` breaks."""
+        if not is_valid_session_id(session_id):
+            return "B08"
+        assert isinstance(session_id, str)
+        if self.model.is_expired(session_id, self.now) or self.at_boundary(session_id):
+            return "B17"
+        if session_id in self.model.evicted and session_id not in self.model.sessions:
+            return "B18"
+        if session_id in self.model.deleted and session_id not in self.model.sessions:
+            return "B05"
+        if session_id in self.model.sessions and len(self.model.ordered(self.now)) >= MAX_SESSIONS:
+            # A live session the backend lost while at the cap: a wrong eviction.
+            actual = self.storage.get_session(session_id)
+            if actual is None:
+                return "B18"
+        session = self.model.sessions.get(session_id)
+        if session is not None and session.origin:
+            return self.last_use.get(session_id, session.origin)
+        return self.last_use.get(session_id, "B04")
+
+    def draw_id(self, data: st.DataObject, *, invalid: bool = True) -> Any:
+        """Mostly live ids, then other ids the store has seen, fresh valid ones, invalid ones."""
+        live = [s.id for s in self.model.ordered(self.now)]
+        kind = data.draw(st.integers(0, 9 if invalid else 8), label="id kind")
+        if kind < 5 and live:
+            return data.draw(st.sampled_from(live), label="live id")
+        if kind < 7 and self.known:
+            return data.draw(st.sampled_from(self.known), label="known id")
+        if kind < 9:
+            return data.draw(gen.valid_ids, label="valid id")
+        return data.draw(gen.invalid_ids, label="invalid id")
+
+    # -- reads: pure (B23) and snapshots (B24) ----------------------------------------------
+    def note_read(self, session_id: object) -> None:
+        """Remember a read of a live session (get_session or get_codex_conversation_id)."""
+        if self.model.live(session_id, self.now) is not None:
+            assert isinstance(session_id, str)
+            self.reads += 1
+            self.last_read[session_id] = (to_millis(self.now), self.model.access_clock, self.reads)
+
+    def touched_by_read(self, session_id: object, actual: object) -> bool:
+        """The session's last access moved to the time of a later read: a read touched it."""
+        expected = self.model.live(session_id, self.now)
+        read = self.last_read.get(session_id) if isinstance(session_id, str) else None
+        moment = getattr(actual, "last_accessed_at", None)
+        return (
+            expected is not None
+            and read is not None
+            and read[1] >= expected.access
+            and moment == read[0]
+            and read[0] > expected.last_accessed_at
+        )
+
+    def order_if_reads_touched(self) -> list[str]:
+        """List order had every read since a session's last touch been a touch (against B23)."""
+        keyed = []
+        for session in self.model.ordered(self.now):
+            key: tuple[Any, float, int] = (session.last_accessed_at, session.access, 0)
+            read = self.last_read.get(session.id)
+            if read is not None and read[1] >= session.access:
+                key = (read[0], read[1] + 0.5, read[2])
+            keyed.append((key, session.id))
+        return [session_id for _, session_id in sorted(keyed, reverse=True)]
+
+    def order_owner(self, actual_ids: list[Any], default: str) -> str:
+        """Who a wrong list order breaks: B23 when reads that touched explain it exactly."""
+        model_ids = [s.id for s in self.model.ordered(self.now)]
+        if_touched = self.order_if_reads_touched()
+        if if_touched != model_ids and actual_ids == [i for i in if_touched if i in actual_ids]:
+            return "B23"
+        return default
+
+    def field_owner(self, session_id: object, actual: object, problem: str, default: str) -> str:
+        if problem == "last_accessed_at differs" and self.touched_by_read(session_id, actual):
+            return "B23"
+        return default
+
+    def check_snapshot(self, actual: object, label: str) -> bool:
+        """Expect an immutable snapshot (B24); False when it is not one."""
+        problem = snapshot_problem(actual)
+        self.expect("B24", problem is None, f"{label}: {problem}", actual=type(actual).__name__)
+        return problem is None
+
+    def compare_one(self, session_id: object, bid: str, label: str) -> None:
+        actual = self.call(bid, self.storage.get_session, "get_session", session_id)
+        if actual is _FAILED:
+            return
+        self.note_read(session_id)
+        self.check_snapshot(actual, f"after {label}: get_session({session_id!r:.40})")
+        expected = self.model.get(session_id, self.now)
+        problem = describe_difference(actual, expected)
+        if problem:
+            owner = bid if expected is not None else self.attribute_unknown(session_id, bid)
+            owner = self.field_owner(session_id, actual, problem, owner)
+            if actual is None and len(self.model.ordered(self.now)) >= MAX_SESSIONS:
+                owner = "B18"  # a live session lost at the cap: a wrong eviction
+            shown: tuple[object, object] = (expected, actual)
+            if problem.endswith(" differs") and expected is not None and actual is not None:
+                name = problem.split()[0]  # show the field that differs, not the whole snapshot
+                shown = (getattr(expected, name), getattr(actual, name, None))
+            self.expect(
+                owner,
+                False,
+                f"after {label}: get_session({session_id!r:.40}): {problem}",
+                expected=shown[0],
+                actual=shown[1],
+            )
+
+    def check_touched_first(self, session_id: object, bid: str, label: str) -> None:
+        """A touch makes the session the most recently accessed: first in list order.
+
+        Checked after every touching call because a missing touch at an unchanged clock is
+        visible only in the order. Skipped when listing would purge (a side effect).
+        """
+        expected = self.model.live(session_id, self.now)
+        if expected is None or self.model.has_pending_expired(self.now):
+            return
+        listed = self.call(bid, self.storage.list_sessions, "list_sessions()")
+        if listed is _FAILED or not isinstance(listed, list):
+            return
+        listed_ids = [getattr(s, "id", None) for s in listed]
+        if listed_ids[:1] == [session_id]:
+            return
+        owner = bid
+        mine = next((s for s in listed if getattr(s, "id", None) == session_id), None)
+        if mine is not None and mine.last_accessed_at == expected.last_accessed_at:
+            # The timestamp was touched; only the tie order is wrong. Blame the call only
+            # when the backend orders every other session right (then the call skipped the
+            # access-order part of the touch); otherwise it is a list-order (B04) fault.
+            model_ids = [s.id for s in self.model.ordered(self.now)]
+            others_ok = [i for i in listed_ids if i != session_id] == [
+                i for i in model_ids if i != session_id
+            ]
+            if not others_ok or bid == "B01":
+                owner = "B04"
+            elif "B04" in self.config.masked:
+                return  # explained by the list-order fault already found
+        self.expect(
+            owner,
+            False,
+            f"after {label} the session must be the most recently accessed (first in list)",
+            expected=session_id,
+            actual=listed_ids[:3],
+        )
+
+    def attribute_unknown(self, session_id: object, bid: str) -> str:
+        """The id should be unknown to the store; name who is to blame for seeing it."""
+        if not is_valid_session_id(session_id):
+            return "B08"
+        if self.model.is_expired(session_id, self.now):
+            return "B17"
+        if session_id in self.model.evicted and session_id not in self.model.sessions:
+            return "B18"
+        if session_id in self.model.deleted and session_id not in self.model.sessions:
+            return "B05"
+        return bid
+
+    def victims_if_reads_touched(self, new_id: str) -> set[str]:
+        """Who a create or ensure of ``new_id`` would evict had every read been a touch (call
+        before the model evicts): when the backend evicted exactly those, B23 is to blame."""
+        others = [i for i in self.order_if_reads_touched() if i != new_id]
+        return set(others[MAX_SESSIONS - 1 :])
+
+    def check_evictions(self, evicted: Iterable[str], if_touched: set[str] | None = None) -> None:
+        evicted = list(evicted)
+        owner = "B18"
+        if if_touched is not None and if_touched != set(evicted):
+            gone = [self.storage.get_session(i) is None for i in if_touched]
+            owner = "B23" if all(gone) else "B18"
+        for session_id in evicted:
+            actual = self.storage.get_session(session_id)
+            self.expect(
+                owner,
+                actual is None,
+                f"session {session_id!r} should have been evicted (least recently accessed)",
+                expected=None,
+                actual=actual,
+            )
+
+    def after_mutation(self) -> None:
+        """Remember the state the next save must write: the live sessions, in list order.
+
+        The save may come later, so sessions that expire in between may be left out; a
+        session already expired (or deleted) now must never be written again.
+        """
+        self.mutated = True
+        self.saved_view = self.model.snapshot(self.now)
+
+    # -- rules: creating -------------------------------------------------------------------
+    def _create(self) -> str | None:
+        session_id = self.call("B01", self.storage.create_session, "create_session()")
+        if session_id is _FAILED:
+            return None
+        self.expect(
+            "B01",
+            isinstance(session_id, str) and UUID4.match(session_id),
+            "create_session() must return a canonical lowercase UUID4",
+            expected="xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx",
+            actual=session_id,
+        )
+        if not isinstance(session_id, str):
+            return None
+        self.expect(
+            "B01",
+            session_id not in self.model.ever_created and session_id not in self.model.sessions,
+            "create_session() returned an id already used in this store",
+            actual=session_id,
+        )
+        if_touched = self.victims_if_reads_touched(session_id)
+        evicted = self.model.create(session_id, self.now)
+        self.known.append(session_id)
+        self.use(session_id, "B01")
+        self.after_mutation()
+        self.check_evictions(evicted, if_touched)
+        return session_id
+
+    @rule()
+    def create(self) -> None:
+        session_id = self._create()
+        note(f"storage.create_session() -> {session_id!r}")
+        if session_id is not None:
+            self.compare_one(session_id, "B01", "create_session()")
+            self.check_touched_first(session_id, "B01", "create_session()")
+
+    @rule(count=st.integers(20, 70))
+    def create_many(self, count: int) -> None:
+        """Reach the 100-session cap within a short program."""
+        note(f"for _ in range({count}): storage.create_session()")
+        created = [self._create() for _ in range(count)]
+        for session_id in created[-3:]:
+            if session_id is not None:
+                self.compare_one(session_id, "B01", "create_session() in a batch")
+
+    @rule(data=st.data())
+    def ensure(self, data: st.DataObject) -> None:
+        session_id = self.draw_id(data, invalid=False)
+        note(f"storage.ensure_session({session_id!r})")
+        was_expired = self.model.is_expired(session_id, self.now) or self.at_boundary(session_id)
+        was_deleted = session_id in self.model.deleted
+        result = self.call("B07", self.storage.ensure_session, "ensure_session", session_id)
+        if result is _FAILED:
+            return
+        if_touched = self.victims_if_reads_touched(session_id)
+        created, evicted = self.model.ensure(session_id, self.now)
+        if session_id not in self.known:
+            self.known.append(session_id)
+        bid = "B17" if was_expired else "B05" if was_deleted and created else "B07"
+        self.use(session_id, bid)
+        self.after_mutation()
+        self.expect("B07", result is None, "ensure_session must return None", actual=result)
+        self.compare_one(session_id, bid, f"ensure_session({session_id!r:.40})")
+        self.check_touched_first(session_id, bid, "ensure_session")
+        self.check_evictions(evicted, if_touched)
+
+    @rule(bad=gen.invalid_ids)
+    def ensure_invalid(self, bad: object) -> None:
+        note(f"storage.ensure_session({bad!r})  # invalid: must raise ValidationError")
+        try:
+            self.storage.ensure_session(bad)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            self.expect(
+                "B08",
+                "256" in str(exc),
+                "the ValidationError message must state the rule (1 to 256 characters ...)",
+                actual=str(exc),
+            )
+        except Exception as exc:
+            self.expect(
+                "B08",
+                False,
+                f"ensure_session({bad!r:.40}) must raise ValidationError",
+                expected="ValidationError",
+                actual=repr(exc),
+            )
+        else:
+            self.expect(
+                "B08",
+                False,
+                f"ensure_session({bad!r:.40}) accepted an id outside the grammar",
+                expected="ValidationError",
+                actual="no exception",
+            )
+            # Masked: remove the session so one grammar bug does not surface as file, reopen
+            # or cap failures of other behaviours.
+            with contextlib.suppress(Exception):
+                self.storage.delete_session(bad)  # type: ignore[arg-type]
+            if isinstance(bad, str) and self.storage.get_session(bad) is not None:
+                self.tainted.add(bad)
+            return
+        if isinstance(bad, str):
+            self.use(bad, "B08")
+            self.compare_one(bad, "B08", "rejected ensure_session")
+
+    # -- rules: reading --------------------------------------------------------------------
+    @rule(data=st.data())
+    def get(self, data: st.DataObject) -> None:
+        session_id = self.draw_id(data)
+        note(f"storage.get_session({session_id!r})")
+        self.compare_one(session_id, self.attribute(session_id), "get_session")
+
+    @rule()
+    def list_sessions(self) -> None:
+        note("storage.list_sessions()")
+        actual = self.call("B04", self.storage.list_sessions, "list_sessions()")
+        if actual is _FAILED:
+            return
+        expected = self.model.list(self.now)
+        self.compare_list(actual, expected, "list_sessions()")
+
+    def compare_list(self, actual: Any, expected: list[SessionData], label: str,
+                     context: str | None = None) -> None:  # fmt: skip
+        self.expect("B04", isinstance(actual, list), f"{label} must return a list", actual=actual)
+        if not isinstance(actual, list):
+            return
+        actual = [s for s in actual if getattr(s, "id", None) not in self.tainted]
+        for item in actual:
+            if not self.check_snapshot(item, label):
+                break
+        actual_ids = [getattr(s, "id", s) for s in actual]
+        expected_ids = [s.id for s in expected]
+        self.expect(
+            "B18",
+            len(actual) <= MAX_SESSIONS,
+            f"{label} holds {len(actual)} sessions, more than {MAX_SESSIONS}",
+            actual=len(actual),
+        )
+        self.expect(
+            "B04",
+            len(set(actual_ids)) == len(actual_ids),
+            f"{label} lists a session more than once",
+            actual=actual_ids,
+        )
+        for session_id in [i for i in actual_ids if i not in expected_ids]:
+            self.expect(
+                context or self.attribute_unknown(session_id, self.attribute(session_id)),
+                False,
+                f"{label} includes {session_id!r:.40}, which is not a live session",
+                expected=expected_ids,
+                actual=actual_ids,
+            )
+        for session_id in [i for i in expected_ids if i not in actual_ids]:
+            self.expect(
+                context or self.attribute(session_id),
+                False,
+                f"{label} lacks live session {session_id!r:.40}",
+                expected=expected_ids,
+                actual=actual_ids,
+            )
+        by_id = {s.id: s for s in expected}
+        for item in actual:
+            want = by_id.get(str(getattr(item, "id", "")))
+            problem = describe_difference(item, want) if want else None
+            if problem and want:
+                self.expect(
+                    self.field_owner(want.id, item, problem, context or self.attribute(want.id)),
+                    False,
+                    f"{label}: session {want.id!r:.40}: {problem}",
+                    expected=want,
+                    actual=item,
+                )
+        self.expect(
+            self.order_owner(actual_ids, context or "B04") if actual_ids != expected_ids else "B04",
+            actual_ids == expected_ids,
+            f"{label} is not in list order (last access descending, ties: latest access first)",
+            expected=expected_ids,
+            actual=actual_ids,
+        )
+
+    @rule(data=st.data())
+    def get_conversation_id(self, data: st.DataObject) -> None:
+        session_id = self.draw_id(data)
+        note(f"storage.get_codex_conversation_id({session_id!r})")
+        actual = self.call("B06", self.storage.get_codex_conversation_id, "get_cid", session_id)
+        if actual is _FAILED:
+            return
+        self.note_read(session_id)
+        expected_session = self.model.get(session_id, self.now)
+        expected = expected_session.codex_conversation_id if expected_session else None
+        owner = (
+            self.owner(session_id, "B06")
+            if expected_session
+            else self.attribute_unknown(session_id, "B06")
+        )
+        self.expect(
+            owner,
+            actual == expected and (actual is None or isinstance(actual, str)),
+            f"get_codex_conversation_id({session_id!r:.40})",
+            expected=expected,
+            actual=actual,
+        )
+        # A pure read: the session is not touched (B23).
+        self.compare_one(
+            session_id, self.owner(session_id, "B23"), "get_codex_conversation_id (no touch)"
+        )
+
+    # -- rules: mutating -------------------------------------------------------------------
+    @rule(data=st.data(), turn=gen.turns)
+    def add_turn(self, data: st.DataObject, turn: ConversationTurn) -> None:
+        session_id = self.draw_id(data)
+        note(f"storage.add_turn({session_id!r}, {turn!r})")
+        bid = self.owner(session_id, "B02")
+        if self.call("B02", self.storage.add_turn, "add_turn", session_id, turn) is _FAILED:
+            return
+        if self.model.add_turn(session_id, turn, self.now):
+            self.after_mutation()
+        self.use(session_id, "B02")
+        self.compare_one(session_id, bid, "add_turn")
+        self.check_touched_first(session_id, bid, "add_turn")
+
+    @rule(
+        data=st.data(),
+        turns=st.one_of(st.just(UNSET), st.lists(gen.turns, max_size=3)),
+        conversation_id=st.one_of(st.just(UNSET), st.none(), gen.conversation_ids),
+    )
+    def update(self, data: st.DataObject, turns: Any, conversation_id: Any) -> None:
+        session_id = self.draw_id(data)
+        kwargs: dict[str, Any] = {}
+        passed: list[ConversationTurn] | None = None
+        if turns is not UNSET:
+            passed = kwargs["turns"] = list(turns)
+        if conversation_id is not UNSET:
+            kwargs["codex_conversation_id"] = conversation_id
+        note(f"storage.update_session({session_id!r}, **{kwargs!r})")
+        bid = self.owner(session_id, "B06" if conversation_id is not UNSET else "B02")
+        if self.call(bid, self.storage.update_session, "update_session", session_id,
+                     **kwargs) is _FAILED:  # fmt: skip
+            return
+        changed = self.model.update(
+            session_id,
+            self.now,
+            turns=None if turns is UNSET else turns,
+            set_conversation_id=conversation_id is not UNSET,
+            conversation_id=None if conversation_id is UNSET else conversation_id,
+            origin=bid,
+        )
+        if changed:
+            self.after_mutation()
+        self.use(session_id, bid)
+        self.compare_one(session_id, bid, "update_session")
+        self.check_touched_first(session_id, bid, "update_session")
+        if changed and passed is not None:
+            # The store must have copied the list: the caller's later edits are not its own.
+            passed.append(ConversationTurn("edited by the caller", "", self.now))
+            passed.reverse()
+            note("turns_list.append(...); turns_list.reverse()  # the caller edits its list")
+            self.compare_one(session_id, "B24", "the caller edited the list it passed as turns=")
+
+    @rule(data=st.data())
+    def reset(self, data: st.DataObject) -> None:
+        session_id = self.draw_id(data)
+        note(f"storage.reset_session({session_id!r})")
+        bid = self.owner(session_id, "B03")
+        if self.call("B03", self.storage.reset_session, "reset_session", session_id) is _FAILED:
+            return
+        if self.model.reset(session_id, self.now):
+            self.after_mutation()
+        self.use(session_id, "B03")
+        self.compare_one(session_id, bid, "reset_session")
+        self.check_touched_first(session_id, bid, "reset_session")
+
+    @rule(data=st.data(), conversation_id=gen.conversation_ids)
+    def set_conversation_id(self, data: st.DataObject, conversation_id: str) -> None:
+        session_id = self.draw_id(data)
+        note(f"storage.set_codex_conversation_id({session_id!r}, {conversation_id!r})")
+        bid = self.owner(session_id, "B06")
+        if self.call("B06", self.storage.set_codex_conversation_id, "set_cid", session_id,
+                     conversation_id) is _FAILED:  # fmt: skip
+            return
+        if self.model.update(
+            session_id, self.now, set_conversation_id=True, conversation_id=conversation_id,
+            origin="B06",
+        ):  # fmt: skip
+            self.after_mutation()
+        self.use(session_id, "B06")
+        self.compare_one(session_id, bid, "set_codex_conversation_id")
+        self.check_touched_first(session_id, bid, "set_codex_conversation_id")
+
+    @rule(data=st.data())
+    def delete(self, data: st.DataObject) -> None:
+        session_id = self.draw_id(data)
+        note(f"storage.delete_session({session_id!r})")
+        bid = self.owner(session_id, "B05")
+        actual = self.call("B05", self.storage.delete_session, "delete_session", session_id)
+        if actual is _FAILED:
+            return
+        was_expired = self.model.is_expired(session_id, self.now)
+        expected = self.model.delete(session_id, self.now)
+        if expected:
+            self.after_mutation()
+        self.use(session_id, "B05")
+        self.expect(
+            bid,
+            actual is expected,
+            f"delete_session({session_id!r:.40}) return value"
+            + (" (expired session)" if was_expired else ""),
+            expected=expected,
+            actual=actual,
+        )
+        self.compare_one(session_id, bid, "delete_session")
+
+    # -- rules: time, durability, files -----------------------------------------------------
+    @rule(step=gen.clock_steps)
+    def advance_clock(self, step: Any) -> None:
+        self.clock.advance(step)
+        note(f"clock.advance({step!r})  # now={self.now.isoformat()}")
+
+    @rule()
+    def flush(self) -> None:
+        note("storage.flush()")
+        if self.call("B21", self.storage.flush, "flush()") is _FAILED:
+            return
+        if self.file_v1:
+            self.check_file_after_flush()
+
+    @precondition(lambda self: self.durable)
+    @rule()
+    def reopen(self) -> None:
+        note("storage.close(); storage = factory(same path, clock)")
+        if self.call("B21", self.storage.close, "close()") is _FAILED:
+            return
+        reopened = self.call("B09", self._open, "factory(...) on reopen")
+        if reopened is _FAILED:
+            return
+        self.storage = reopened
+        actual = self.call("B09", self.storage.list_sessions, "list_sessions() after reopen")
+        if actual is _FAILED:
+            return
+        expected = self.model.list(self.now)
+        self.compare_list(actual, expected, "list_sessions() after reopen", context="B09")
+        for session_id in sorted(self.model.deleted - set(self.model.sessions)):
+            self.expect(
+                "B05",
+                self.storage.get_session(session_id) is None,
+                f"deleted session {session_id!r} came back after reopen",
+            )
+
+    @precondition(lambda self: self.file_v1)
+    @rule(
+        data=st.data(),
+        operation=st.sampled_from(
+            ["add_turn", "update_session", "reset_session", "set_codex_conversation_id",
+             "get_codex_conversation_id", "ensure_session(invalid)"]
+        ),
+    )  # fmt: skip
+    def writes_nothing(self, data: st.DataObject, operation: str) -> None:
+        """Calls that must change nothing: what the file stores stays (B02, B03, B06, B08, B23)."""
+        bid = {
+            "add_turn": "B02",
+            "update_session": "B02",
+            "reset_session": "B03",
+            "set_codex_conversation_id": "B06",
+            "get_codex_conversation_id": "B23",
+            "ensure_session(invalid)": "B08",
+        }[operation]
+        if self.call("B21", self.storage.flush, "flush()") is _FAILED:
+            return
+        before = self.file_state()
+        if operation == "get_codex_conversation_id":
+            session_id: Any = self.draw_id(data)
+        elif operation == "ensure_session(invalid)":
+            session_id = data.draw(gen.invalid_ids, label="invalid id")
+        else:
+            unknown = [i for i in self.known if self.model.live(i, self.now) is None] or [
+                "never-created-id"
+            ]
+            session_id = data.draw(
+                st.one_of(st.sampled_from(unknown), gen.invalid_ids), label="unknown id"
+            )
+        note(f"flush(); {operation}({session_id!r}); flush()  # must write nothing")
+        turn = ConversationTurn("p", "r", self.now)
+        accepted_invalid = False
+        with contextlib.suppress(Exception):
+            if operation == "add_turn":
+                self.storage.add_turn(session_id, turn)
+            elif operation == "update_session":
+                self.storage.update_session(session_id, turns=[turn], codex_conversation_id="c")
+            elif operation == "reset_session":
+                self.storage.reset_session(session_id)
+            elif operation == "set_codex_conversation_id":
+                self.storage.set_codex_conversation_id(session_id, "c")
+            elif operation == "get_codex_conversation_id":
+                self.storage.get_codex_conversation_id(session_id)
+            else:
+                self.storage.ensure_session(session_id)
+                accepted_invalid = True
+        if accepted_invalid:
+            self.expect("B08", False, f"ensure_session({session_id!r:.40}) was accepted")
+            with contextlib.suppress(Exception):
+                self.storage.delete_session(session_id)
+            return
+        if self.call("B21", self.storage.flush, "flush()") is _FAILED:
+            return
+        after = self.file_state()
+        self.expect(
+            bid,
+            before == after,
+            f"{operation}({session_id!r:.40}) changed what the file stores",
+            expected=before,
+            actual=after,
+        )
+
+    def file_state(self) -> tuple[bool, object]:
+        """Whether the file exists, and what it stores (its JSON value; bytes if unparseable).
+
+        Not its bytes or mtime: ``flush()`` may rewrite an unchanged store in any layout the
+        writer profile allows (SPEC.md, "What a backend may choose").
+        """
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return False, None
+        try:
+            return True, json.loads(raw.decode("utf-8"))
+        except ValueError:
+            return True, raw
+
+    def check_file_after_flush(self) -> None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            self.expect(
+                "B21",
+                not self.mutated,
+                "flush() returned after mutations but the sessions file does not exist",
+            )
+            return
+        self.expect("B10", not raw.startswith(b"\xef\xbb\xbf"), "the file starts with a BOM")
+        try:
+            document = json.loads(raw.decode("utf-8"))
+        except ValueError as exc:
+            self.expect("B10", False, f"the file is not UTF-8 JSON: {exc}", actual=raw[:200])
+            return
+        if (
+            self.tainted
+            and isinstance(document, dict)
+            and isinstance(document.get("sessions"), list)
+        ):
+            document["sessions"] = [
+                s
+                for s in document["sessions"]
+                if not isinstance(s, dict) or s.get("id") not in self.tainted
+            ]
+        errors = sorted(writer_validator().iter_errors(document), key=lambda e: list(e.path))
+        self.expect(
+            "B10",
+            not errors,
+            "the file does not validate against the writer schema: "
+            + (f"{list(errors[0].path)}: {errors[0].message}" if errors else ""),
+            actual=raw[:300],
+        )
+        if errors:
+            return
+        ids = [s["id"] for s in document["sessions"]]
+        self.expect(
+            "B10", len(ids) == len(set(ids)), "duplicate session ids in the file", actual=ids
+        )
+        # The file holds the state of the last mutation, minus sessions that expired since
+        # (a save may come at any time between that mutation and this flush).
+        everything = self.saved_view
+        all_ids = [s.id for s in everything]
+        live_ids = {s.id for s in self.model.ordered(self.now)}
+        written = [i for i in ids if i in all_ids]
+        for extra in [i for i in ids if i not in all_ids]:
+            owner = (
+                "B05"
+                if extra in self.model.deleted
+                else "B18"
+                if extra in self.model.evicted
+                else "B17"
+                if extra in self.model.ever_created or extra in self.known
+                else "B21"
+            )
+            self.expect(
+                owner,
+                False,
+                f"after flush() the file still holds {extra!r:.40}, which the last mutation left"
+                " deleted, evicted or expired",
+                expected=all_ids,
+                actual=ids,
+            )
+        self.expect(
+            "B21",
+            written == ids and live_ids <= set(ids),
+            "after flush() the file does not hold exactly the live sessions",
+            expected=[i for i in all_ids if i in live_ids],
+            actual=ids,
+        )
+        in_order = written == [i for i in all_ids if i in set(written)]
+        self.expect(
+            "B04" if in_order else self.order_owner(written, "B04"),
+            in_order,
+            "the file does not list sessions in list order",
+            expected=[i for i in all_ids if i in set(written)],
+            actual=written,
+        )
+        by_id = {s.id: s for s in everything}
+        for record in document["sessions"]:
+            want = by_id.get(record["id"])
+            if want is None:
+                continue
+            got = SessionData(
+                id=record["id"],
+                created_at=parse_timestamp(record["createdAt"]),
+                last_accessed_at=parse_timestamp(record["lastAccessedAt"]),
+                turns=tuple(
+                    ConversationTurn(t["prompt"], t["response"], parse_timestamp(t["timestamp"]))
+                    for t in record["turns"]
+                ),
+                codex_conversation_id=record.get("codexConversationId"),
+            )
+            problem = describe_difference(got, want)
+            self.expect(
+                self.field_owner(want.id, got, problem, "B21") if problem else "B21",
+                problem is None,
+                f"after flush() the file's session {want.id!r}: {problem}",
+                expected=want,
+                actual=got,
+            )
+
+    # -- invariants ------------------------------------------------------------------------
+    @invariant()
+    def reads_agree(self) -> None:
+        """get_session and get_codex_conversation_id agree with the model for every id."""
+        if getattr(self, "storage", _FAILED) is _FAILED:
+            return
+        self.resync_if_needed()
+        live = 0
+        for session_id in list(dict.fromkeys(self.known)):
+            actual = self.call("B04", self.storage.get_session, "get_session", session_id)
+            if actual is _FAILED:
+                continue
+            live += actual is not None
+            self.note_read(session_id)
+            self.check_snapshot(actual, f"get_session({session_id!r:.40})")
+            expected = self.model.get(session_id, self.now)
+            problem = describe_difference(actual, expected)
+            if problem:
+                self.expect(
+                    self.field_owner(session_id, actual, problem, self.attribute(session_id)),
+                    False,
+                    f"get_session({session_id!r:.40}): {problem}",
+                    expected=expected,
+                    actual=actual,
+                )
+            cid = self.storage.get_codex_conversation_id(session_id)
+            self.note_read(session_id)
+            want = expected.codex_conversation_id if expected else None
+            self.expect(
+                self.owner(session_id, "B06") if expected else self.attribute(session_id),
+                cid == want,
+                f"get_codex_conversation_id({session_id!r:.40}) disagrees with get_session",
+                expected=want,
+                actual=cid,
+            )
+        self.expect("B18", live <= MAX_SESSIONS, f"{live} live sessions", actual=live)
+        self.resync_if_needed()
+
+    @invariant()
+    def list_agrees(self) -> None:
+        """list_sessions matches the model, when listing has no purge to do."""
+        if getattr(self, "storage", _FAILED) is _FAILED:
+            return
+        self.resync_if_needed()
+        if self.model.has_pending_expired(self.now):
+            return  # listing would purge: that would hide purge bugs of create/ensure
+        actual = self.call("B04", self.storage.list_sessions, "list_sessions()")
+        if actual is not _FAILED:
+            self.compare_list(actual, self.model.snapshot(self.now), "list_sessions()")
+        self.resync_if_needed()
+
+    def resync_if_needed(self) -> None:
+        if self.resync_needed:
+            self.resync_needed = False
+            with contextlib.suppress(Exception):
+                listed = self.storage.list_sessions()
+                # Sessions under ids outside the grammar are B08's business: keep them out.
+                self.tainted.update(s.id for s in listed if not is_valid_session_id(s.id))
+                self.model.resync(s for s in listed if s.id not in self.tainted)
+                self.saved_view = [s for s in listed if s.id not in self.tainted]
+
+    def teardown(self) -> None:
+        storage: Any = getattr(self, "storage", _FAILED)
+        if storage is not _FAILED:
+            with contextlib.suppress(Exception):
+                storage.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@dataclass
+class MachineOutcome:
+    """What one machine run found: at most one unmasked violation, or a kit/hypothesis error."""
+
+    violation: BehaviourViolation | None
+    error: str | None
+    report: list[str]
+
+
+def _find_violation(exc: BaseException) -> BehaviourViolation | None:
+    if isinstance(exc, BehaviourViolation):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _find_violation(inner)
+            if found:
+                return found
+    if exc.__cause__ is not None:
+        return _find_violation(exc.__cause__)
+    return None
+
+
+def machine_settings(run: RunState) -> settings:
+    profile = run.profile
+    return settings(
+        max_examples=profile.max_examples,
+        stateful_step_count=profile.step_count,
+        deadline=None,
+        database=None,  # never write .hypothesis/ into the user's directory
+        derandomize=profile.derandomize and run.seed is None,
+        suppress_health_check=list(HealthCheck),
+        print_blob=True,
+        report_multiple_bugs=False,
+    )
+
+
+def run_machine(run: RunState, masked: frozenset[str]) -> MachineOutcome:
+    config = MachineConfig(run.factory, run.levels, masked, run.workdir)
+    machine: Any = type("SessionStorageMachine", (StorageMachine,), {"config": config})
+    if run.seed is not None:
+        machine = hypothesis_seed(run.seed)(machine)
+    lines: list[str] = []
+    with (
+        with_reporter(lambda text: lines.append(str(text))),
+        _shrink_budget(run.profile),
+        _kit_storage_directory(),
+    ):
+        try:
+            run_state_machine_as_test(machine, settings=machine_settings(run))
+        except (Exception, Flaky) as exc:
+            # Hypothesis attaches the falsifying program and our notes to the exception.
+            lines.extend(str(n) for n in getattr(exc, "__notes__", ()))
+            violation = _find_violation(exc)
+            if violation is None:
+                return MachineOutcome(None, f"{type(exc).__name__}: {exc}", lines)
+            lines.extend(str(n) for n in getattr(violation, "__notes__", ()) if str(n) not in lines)
+            return MachineOutcome(violation, None, lines)
+    return MachineOutcome(None, None, lines)
+
+
+def kit_cache_directory() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "sessionspec" / "hypothesis"
+
+
+@contextlib.contextmanager
+def _kit_storage_directory() -> Iterator[None]:
+    """Keep hypothesis's caches (charmap, constants) out of the user's working directory.
+
+    The database is off anyway (``database=None``); hypothesis still caches other files in
+    ``./.hypothesis`` unless told otherwise. A user's own choice (the environment variable, or
+    a directory set in code) wins.
+    """
+    from hypothesis import configuration
+
+    current = getattr(configuration, "__hypothesis_home_directory", None)
+    if current is not None or os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        yield
+        return
+    configuration.set_hypothesis_home_dir(kit_cache_directory())
+    try:
+        yield
+    finally:
+        configuration.set_hypothesis_home_dir(None)
+
+
+@contextlib.contextmanager
+def _shrink_budget(profile: Profile) -> Iterator[None]:
+    """Bound shrinking time: a slow file backend must not turn one failure into minutes.
+
+    Hypothesis has no public setting for this, so the engine's constant is set for the run
+    (and left alone if a future version renames it).
+    """
+    try:
+        from hypothesis.internal.conjecture import engine
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    old = getattr(engine, "MAX_SHRINKING_SECONDS", None)
+    if old is None:
+        yield
+        return
+    engine.MAX_SHRINKING_SECONDS = profile.shrink_seconds
+    try:
+        yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = old
+
+
+def _is_hypothesis_chatter(line: str) -> bool:
+    """Lines that repeat our notes (hypothesis's own step and draw lines), the replay blob
+    (reported separately) or hypothesis's shrink-time warning."""
+    return line.startswith(
+        (
+            "state.",
+            "Draw ",
+            "You can reproduce",
+            "WARNING: Hypothesis has spent",
+            "PLEASE REPORT THIS",
+        )
+    )
+
+
+def _replay(run: RunState, report: Sequence[str]) -> str:
+    blob = next((line for line in report if "reproduce_failure" in line), None)
+    how = (
+        f"deterministic: rerun with the same --profile {run.profile.name}"
+        if run.seed is None and run.profile.derandomize
+        else f"rerun with --seed {run.seed}"
+        if run.seed is not None
+        else "random profile: rerun with --seed N to pin it"
+    )
+    return how + (f"\n{blob.strip()}" if blob else "")
+
+
+def machine_results(run: RunState) -> dict[str, BehaviourViolation]:
+    """Run the machine (cached per run), masking each behaviour found failing and rerunning."""
+    cached: dict[str, BehaviourViolation] | None = run.cache.get("machine")
+    if cached is not None:
+        return cached
+    found: dict[str, BehaviourViolation] = {}
+    masked: frozenset[str] = frozenset()
+    for _ in range(run.profile.machine_runs):
+        outcome = run_machine(run, masked)
+        if outcome.error is not None:
+            run.cache["machine_error"] = outcome.error + "\n" + "\n".join(outcome.report)
+            break
+        if outcome.violation is None:
+            break
+        violation = outcome.violation
+        lines = [line for chunk in outcome.report for line in chunk.splitlines()]
+        violation.program = "\n".join(
+            line for line in lines if line.strip() and not _is_hypothesis_chatter(line)
+        )
+        violation.replay = _replay(run, outcome.report)
+        found[violation.behaviour_id] = violation
+        masked = masked | {violation.behaviour_id}
+    run.cache["machine"] = found
+    return found
+
+
+def _machine_check(context: CheckContext) -> None:
+    """The stateful machine found no violation of this behaviour."""
+    found = machine_results(context.run)
+    violation = found.get(context.behaviour_id)
+    if violation is not None:
+        raise violation
+    error = context.run.cache.get("machine_error")
+    if error:
+        raise RuntimeError(f"the state machine could not run: {error}")
+
+
+for _bid, _requires in MACHINE_COVERS.items():
+    register(
+        make_check(
+            _bid,
+            "state_machine",
+            _machine_check,
+            requires=_requires,
+            doc="stateful machine vs the kit's model",
+        )
+    )

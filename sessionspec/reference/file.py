@@ -1,0 +1,392 @@
+"""The file reference backend: sessions in one JSON file, saved atomically and behind.
+
+Read top to bottom: loading (SPEC.md §3.2, B11-B16), mutating (the shared ``SessionTable``),
+saving (§4, B19-B22). One writer thread per instance saves the latest state; callers never
+wait for the disk except in ``flush()`` and ``close()``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import errno
+import logging
+import os
+import secrets
+import stat
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from os import PathLike
+from pathlib import Path
+
+from sessionspec.reference.sessionfile import Decoded, InvalidFileError, SessionEncoder, decode
+from sessionspec.reference.table import SessionTable, TableStorage
+from sessionspec.spec import (
+    MAX_SESSIONS,
+    SESSION_TTL,
+    STALE_TEMP_AGE,
+    Clock,
+    Level,
+    to_millis,
+    utc_now,
+)
+
+DEFAULT_PATH = Path("~/.codex-mcp/sessions.json")
+WRITER_THREAD_PREFIX = "sessionspec-writer"
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+logger = logging.getLogger(__name__)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+#: os.link errors of a file system (or file) that cannot take another hard link.
+_CANNOT_LINK = frozenset(
+    {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+)
+
+
+class FileSessionStorage(TableStorage):
+    """Sessions persisted in the sessions file of SPEC.md §3 (levels core, durable, file-v1).
+
+    The constructor raises OSError when the file exists but cannot be read (B12), and when a
+    file it must move aside or back up cannot be preserved (B13-B15): the bytes then stay at
+    the path or in a complete backup, never in neither.
+    """
+
+    sessionspec_levels = frozenset({Level.CORE, Level.DURABLE, Level.FILE_V1})
+
+    def __init__(
+        self,
+        path: str | PathLike[str] | None = None,
+        *,
+        clock: Clock = utc_now,
+        max_sessions: int = MAX_SESSIONS,
+        ttl: timedelta = SESSION_TTL,
+    ) -> None:
+        self.path = Path(os.path.abspath(DEFAULT_PATH.expanduser() if path is None else path))
+        self._clock = clock
+        # One reading of the clock for the whole constructor: expiry and the cap at load,
+        # stale temp files and backup names all use it (SPEC.md §1.3).
+        now = to_millis(clock())
+        loaded = self._load(now)
+        table = SessionTable(
+            loaded[1].sessions if loaded else (),
+            clock=clock,
+            max_sessions=max_sessions,
+            ttl=ttl,
+            now=now,
+        )
+        super().__init__(table)
+        if table.evicted_at_load:
+            logger.warning(
+                "%s: left out %d live sessions over the cap of %d",
+                self.path,
+                len(table.evicted_at_load),
+                max_sessions,
+            )
+        if loaded is not None and (loaded[1].lossy or table.evicted_at_load):
+            # Exactly the bytes read, before any save can replace them (B15).
+            backup = _write_backup(self.path, loaded[0], _epoch_ms(now))
+            logger.warning("%s: not all of it loaded; kept a copy in %s", self.path, backup)
+        # Unique to this instance, so two writers never share a temp file (B19).
+        self._temp_path = self.path.with_name(
+            f"{self.path.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp"
+        )
+        # Writer state, all guarded by _wake's lock. Revisions are the table's.
+        self._wake = threading.Condition()
+        self._wanted = 0  # latest revision a mutation asked to save
+        self._attempted = 0  # revision of the latest finished save attempt
+        self._saved = 0  # revision of the latest successful save (0: the file as loaded)
+        self._saving: int | None = None  # revision being saved right now
+        self._retry = False  # flush() asks for another attempt after a failure
+        self._failures = 0
+        self._last_failure: tuple[int, Exception] | None = None
+        self._error_logged = False
+        self._stopping = False
+        self._closed = False
+        self._writer: threading.Thread | None = None
+        self._encoder = SessionEncoder()  # used by the writer thread only
+
+    # -- loading ----------------------------------------------------------------------------
+
+    def _load(self, now: datetime) -> tuple[bytes, Decoded] | None:
+        """The file's bytes and what they decode to, or None for an empty store."""
+        try:
+            with open(self.path, "rb") as file:
+                data = file.read()
+        except FileNotFoundError:  # ENOENT only: anything else is raised and touches nothing
+            self._remove_stale_temps(now)
+            return None  # B11: nothing is written until a mutation
+        self._remove_stale_temps(now)
+        try:
+            decoded = decode(data)
+        except InvalidFileError as exc:
+            backup = _move_aside(self.path, _epoch_ms(now))
+            logger.warning("%s: %s; moved it aside to %s", self.path, exc, backup)
+            return None
+        for skip in decoded.skipped:
+            logger.warning("%s: skipped %s: %s", self.path, skip.location, skip.reason)
+        return data, decoded
+
+    def _remove_stale_temps(self, now: datetime) -> None:
+        """Remove crashed writers' temp files older than an hour; younger may be live (B16).
+
+        Only ``<name>.<middle>.tmp`` with a non-empty middle, and only regular files (never
+        followed through a symlink) of this effective user whose mtime, in nanoseconds, is
+        strictly earlier than ``now`` (already truncated to milliseconds) minus an hour.
+        """
+        prefix, suffix = f"{self.path.name}.", ".tmp"
+        shortest = len(prefix) + 1 + len(suffix)
+        cutoff_ns = _epoch_ms(now - STALE_TEMP_AGE) * 1_000_000
+        uid = os.geteuid()
+        try:
+            entries = list(os.scandir(self.path.parent))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            name = entry.name
+            if len(name) < shortest or not (name.startswith(prefix) and name.endswith(suffix)):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+                if (
+                    stat.S_ISREG(info.st_mode)
+                    and info.st_uid == uid
+                    and info.st_mtime_ns < cutoff_ns
+                ):
+                    os.unlink(entry.path)
+                    logger.info("removed stale temp file %s", entry.path)
+            except FileNotFoundError:
+                pass  # its writer finished or another cleaner was first
+
+    # -- mutating: the methods of TableStorage change the table, then call _changed ----------
+
+    def _changed(self, revision: int) -> None:
+        with self._wake:
+            self._wanted = max(self._wanted, revision)
+            self._start_writer()
+            self._wake.notify_all()
+
+    # -- saving -----------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Return once every earlier mutation is durably saved; raise OSError if that failed."""
+        target = self._table.revision
+        with self._wake:
+            if self._saved >= target:
+                return
+            failures_before = self._failures
+            if self._saving is None or self._saving < target:
+                # No attempt under way covers target: ask for one, even after a failure.
+                self._wanted = max(self._wanted, target)
+                self._retry = True
+                self._start_writer()
+                self._wake.notify_all()
+            while self._saved < target:
+                if self._stopping:
+                    raise ValueError(f"{self.path}: flush() after close()")
+                if self._failures > failures_before and self._last_failure is not None:
+                    revision, error = self._last_failure
+                    if revision >= target:
+                        raise error
+                self._wake.wait()
+
+    def close(self) -> None:
+        """Flush, then stop the writer thread; after a close() that succeeded, do nothing.
+
+        When the flush fails, raise its error and stay open (B22): memory keeps every change,
+        the writer thread and the exit hook stay, and a later close() or flush() retries.
+        """
+        if self._closed:
+            return
+        self.flush()
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        if self._writer is not None:
+            self._writer.join()  # it saves what a racing mutation left, then ends
+            atexit.unregister(self._close_at_exit)
+        self._closed = True
+
+    def _close_at_exit(self) -> None:
+        # The writer is a daemon thread; a process that forgets close() still saves here.
+        try:
+            self.close()
+        except Exception as exc:  # an exit hook must not print a traceback
+            logger.error("could not save %s at exit: %s", self.path, exc)
+
+    def _start_writer(self) -> None:
+        # Started on the first mutation, so merely opening a store costs no thread.
+        if self._writer is None and not self._stopping:
+            self._writer = threading.Thread(
+                target=self._write_behind,
+                name=f"{WRITER_THREAD_PREFIX} {self.path}",
+                daemon=True,  # never holds up exit; _close_at_exit saves what is left
+            )
+            self._writer.start()
+            atexit.register(self._close_at_exit)
+
+    def _write_behind(self) -> None:
+        """The writer thread: save the latest snapshot whenever there is something new."""
+        while True:
+            with self._wake:
+                while not (self._wanted > self._attempted or self._retry or self._stopping):
+                    self._wake.wait()
+                if not (self._wanted > self._attempted or self._retry):
+                    return  # stopping, nothing left to do
+                self._retry = False
+                snapshot = self._table.snapshot()  # cheap; serialised below, unlocked
+                self._saving = snapshot.revision
+            error: Exception | None = None
+            try:
+                _save_atomically(
+                    self.path, self._temp_path, self._encoder.encode(snapshot.sessions)
+                )
+            except Exception as exc:  # kept for flush(); the thread must outlive any failure
+                error = exc
+            with self._wake:
+                self._saving = None
+                self._attempted = max(self._attempted, snapshot.revision)
+                if error is None:
+                    self._saved = max(self._saved, snapshot.revision)
+                else:
+                    self._failures += 1
+                    self._last_failure = (snapshot.revision, error)
+                    if not self._error_logged:  # once until a save succeeds (B22)
+                        # Under the lock, so it is logged before flush() raises the error.
+                        unexpected = not isinstance(error, OSError)  # a bug: show where
+                        logger.error("could not save %s: %s", self.path, error, exc_info=unexpected)
+                self._error_logged = error is not None
+                self._wake.notify_all()
+            if error is None:
+                self._table.mark_synced(snapshot.revision)
+
+
+def _save_atomically(path: Path, temp_path: Path, data: bytes) -> None:
+    """Temp file, fsync, rename over, fsync the directory (B19, B20, B11)."""
+    _make_private_dirs(path.parent)
+    fd = os.open(temp_path, _NEW_FILE, PRIVATE_FILE)
+    try:
+        try:
+            os.fchmod(fd, PRIVATE_FILE)  # the umask may only narrow; make it exact
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp_path, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_path)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """Create missing directories, each exactly 0o700 whatever the umask (B11)."""
+    missing = []
+    while not os.path.lexists(directory):
+        missing.append(directory)
+        directory = directory.parent
+    for new in reversed(missing):
+        try:
+            os.mkdir(new, PRIVATE_DIR)
+        except FileExistsError:
+            continue  # created meanwhile by someone else: not ours to chmod
+        os.chmod(new, PRIVATE_DIR)
+        _fsync_directory(new.parent)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- backups (B13-B15): never overwrite anything, never wider than 0o600 ----------------------
+
+
+def _epoch_ms(now: datetime) -> int:
+    return (now - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _backup_names(path: Path, epoch_ms: int) -> Iterator[Path]:
+    yield path.with_name(f"{path.name}.{epoch_ms}.bak")
+    n = 1
+    while True:
+        yield path.with_name(f"{path.name}.{epoch_ms}.{n}.bak")
+        n += 1
+
+
+def _move_aside(path: Path, epoch_ms: int) -> Path:
+    """Move the file to a free backup name, then unlink it from ``path`` (B13, B14).
+
+    A hard link, or where the file system cannot link, a complete copy (SPEC.md §4.7).
+    ``path`` is unlinked only once the backup is complete, so whatever fails, the bytes are
+    at the path, in a complete backup, or both.
+    """
+    backup = _link_backup(path, epoch_ms)
+    if backup is None:
+        with open(path, "rb") as file:
+            backup = _write_backup(path, file.read(), epoch_ms)
+    os.unlink(path)
+    _fsync_directory(path.parent)
+    return backup
+
+
+def _link_backup(path: Path, epoch_ms: int) -> Path | None:
+    """Hard-link the file to a free backup name, not wider than 0o600; None if it cannot link."""
+    for backup in _backup_names(path, epoch_ms):
+        try:
+            os.link(path, backup, follow_symlinks=False)  # fails rather than overwrite
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno in _CANNOT_LINK:
+                return None
+            raise
+        try:
+            info = os.lstat(backup)
+            if stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) & ~PRIVATE_FILE:
+                os.chmod(backup, stat.S_IMODE(info.st_mode) & PRIVATE_FILE)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(backup)  # the file is still at the path; a wide backup may not stay
+            raise
+        return backup
+    raise AssertionError("unreachable: there is always a free backup name")
+
+
+def _write_backup(path: Path, data: bytes, epoch_ms: int) -> Path:
+    """Write ``data`` to a new backup file beside ``path`` (exclusive create, 0o600, fsync).
+
+    On any error the backup is removed again: a backup is complete or absent.
+    """
+    for backup in _backup_names(path, epoch_ms):
+        try:
+            fd = os.open(backup, _NEW_FILE, PRIVATE_FILE)
+        except FileExistsError:
+            continue
+        try:
+            try:
+                os.fchmod(fd, PRIVATE_FILE)
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _fsync_directory(path.parent)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(backup)
+            raise
+        return backup
+    raise AssertionError("unreachable: there is always a free backup name")

@@ -1,0 +1,301 @@
+"""The sessions file of SPEC.md §3 as pure functions: ``decode`` bytes, ``encode`` sessions.
+
+No I/O here: the file backend decides what to do with a corrupt, future or lossy file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from json.encoder import encode_basestring as _string  # C: escapes like json.dumps
+from typing import Any, NoReturn
+
+from sessionspec.spec import (
+    SCHEMA_VERSION,
+    ConversationTurn,
+    SessionData,
+    format_timestamp,
+    has_sub_millisecond_digits,
+    is_valid_session_id,
+    parse_timestamp,
+)
+
+SESSION_MEMBERS = frozenset({"id", "createdAt", "lastAccessedAt", "turns", "codexConversationId"})
+TURN_MEMBERS = frozenset({"prompt", "response", "timestamp"})
+ENVELOPE_MEMBERS = frozenset({"version", "sessions"})
+
+
+class InvalidFileError(ValueError):
+    """The file cannot be loaded at all; it must be moved aside (B13, B14)."""
+
+
+class CorruptFileError(InvalidFileError):
+    """Not UTF-8 JSON without a BOM, top level not an object, or no sessions array (B13)."""
+
+
+class UnsupportedVersionError(InvalidFileError):
+    """``version`` is absent or not a number that JSON.parse reads as 1 (B14)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A record left out of the load, and where it was (``sessions[3].turns[0]``)."""
+
+    location: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """What a v1 reader loads from a file (SPEC.md §3.2, steps 2-6)."""
+
+    sessions: tuple[SessionData, ...]  # in file order; duplicates removed (first wins)
+    skipped: tuple[Skip, ...]
+    lossy: bool  # something of the file is not in ``sessions``: keep the original bytes
+
+
+def decode(data: bytes) -> Decoded:
+    """Read a sessions file. Raises CorruptFileError or UnsupportedVersionError."""
+    document, repeated_names = _parse_json(data)
+    if not isinstance(document, dict):
+        raise CorruptFileError("the top level is not a JSON object")
+    if not _is_version_1(document.get("version")):
+        raise UnsupportedVersionError(
+            f"unsupported version {document.get('version', '(absent)')!r:.40}"
+        )
+    records = document.get("sessions")
+    if not isinstance(records, list):
+        raise CorruptFileError("'sessions' is absent or not an array")
+
+    reader = _RecordReader()
+    # A repeated member name keeps only its last value: the earlier ones are lost.
+    reader.lossy = repeated_names or bool(document.keys() - ENVELOPE_MEMBERS)
+    sessions: dict[str, SessionData] = {}
+    for index, record in enumerate(records):
+        session = reader.session(f"sessions[{index}]", record, sessions)
+        if session is not None:
+            sessions[session.id] = session
+    return Decoded(tuple(sessions.values()), tuple(reader.skipped), reader.lossy)
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise CorruptFileError(f"{name} is not JSON")
+
+
+def _parse_int(digits: str) -> int | Decimal:
+    # Python refuses to convert very long digit strings to int.
+    return int(digits) if len(digits) < 4000 else Decimal(digits)
+
+
+def _parse_float(text: str) -> Decimal | float:
+    # Exact, so nothing is rounded before it must be. An exponent beyond what Decimal can
+    # hold (1e99999999999999999999) is read as float() reads it: +-inf or +-0.0.
+    try:
+        return Decimal(text)
+    except ArithmeticError:  # decimal.InvalidOperation
+        return float(text)
+
+
+def _parse_json(data: bytes) -> tuple[object, bool]:
+    """The JSON value, and whether any object repeated a member name."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise CorruptFileError("the file starts with a byte-order mark")
+    repeated = False
+
+    def make_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal repeated
+        result = dict(pairs)
+        repeated = repeated or len(result) != len(pairs)
+        return result
+
+    try:
+        text = data.decode("utf-8")
+        document = json.loads(
+            text,
+            object_pairs_hook=make_object,
+            parse_constant=_reject_constant,  # NaN and Infinity are not JSON
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+        )
+    except UnicodeDecodeError as exc:
+        raise CorruptFileError(f"not UTF-8: {exc}") from None
+    except CorruptFileError:
+        raise
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise CorruptFileError(f"not a single JSON text: {exc}") from None
+    return document, repeated
+
+
+def _is_version_1(version: object) -> bool:
+    """A JSON number that, read as JSON.parse reads it, equals 1 (SPEC.md §3.2 step 3).
+
+    JSON.parse reads every number as an IEEE 754 binary64 double, rounding to nearest, so
+    1, 1.0, 1e0, 10e-1, 1.0000000000000000001 and 0.99999999999999999999 are version 1;
+    1.000001, 1e400 (Infinity) and true (a bool is an int in Python) are not.
+    """
+    if isinstance(version, bool) or not isinstance(version, int | float | Decimal):
+        return False
+    # float(Decimal) rounds to nearest like JSON.parse and never raises: a huge value is inf.
+    # Going through Decimal also spares float(int) its OverflowError on a 3999-digit int.
+    value = version if isinstance(version, float) else float(Decimal(version))
+    return value == SCHEMA_VERSION
+
+
+class _Skipped(Exception):
+    """A record is invalid; the message says why."""
+
+
+class _RecordReader:
+    """Step 5 of SPEC.md §3.2: records one by one, noting skips and losses."""
+
+    def __init__(self) -> None:
+        self.skipped: list[Skip] = []
+        self.lossy = False
+
+    def session(
+        self, where: str, record: object, loaded: dict[str, SessionData]
+    ) -> SessionData | None:
+        try:
+            return self._session(where, record, loaded)
+        except _Skipped as reason:
+            self._skip(where, reason)
+            return None
+
+    def _session(self, where: str, record: object, loaded: dict[str, SessionData]) -> SessionData:
+        if not isinstance(record, dict):
+            raise _Skipped("not an object")
+        session_id = record.get("id")
+        if not isinstance(session_id, str) or not is_valid_session_id(session_id):
+            raise _Skipped(f"id {session_id!r:.60} is missing or invalid")
+        if session_id in loaded:
+            raise _Skipped(f"id {session_id!r} repeats an earlier session's")
+        created_at = self._timestamp(record, "createdAt")
+        last_accessed_at = self._timestamp(record, "lastAccessedAt")
+        turns = record.get("turns")
+        if not isinstance(turns, list):
+            raise _Skipped("turns is missing or not an array")
+        conversation_id = record.get("codexConversationId")
+        if not isinstance(conversation_id, str | None):
+            raise _Skipped("codexConversationId is neither a string nor null")
+        if record.keys() - SESSION_MEMBERS:
+            self.lossy = True
+        kept = []
+        for j, turn in enumerate(turns):
+            try:
+                kept.append(self._turn(turn))
+            except _Skipped as reason:
+                self._skip(f"{where}.turns[{j}]", reason)
+        return SessionData(session_id, created_at, last_accessed_at, tuple(kept), conversation_id)
+
+    def _turn(self, record: object) -> ConversationTurn:
+        if not isinstance(record, dict):
+            raise _Skipped("not an object")
+        timestamp = self._timestamp(record, "timestamp")
+        prompt, response = record.get("prompt"), record.get("response")
+        if not isinstance(prompt, str) or not isinstance(response, str):
+            raise _Skipped("prompt or response is missing or not a string")
+        if record.keys() - TURN_MEMBERS:
+            self.lossy = True
+        return ConversationTurn(prompt, response, timestamp)
+
+    def _timestamp(self, record: dict[str, Any], member: str) -> datetime:
+        text = record.get(member)
+        try:
+            moment = parse_timestamp(text)
+        except ValueError:
+            raise _Skipped(f"{member} {text!r:.60} is missing or not a valid timestamp") from None
+        if isinstance(text, str) and has_sub_millisecond_digits(text):
+            self.lossy = True
+        return moment
+
+    def _skip(self, where: str, reason: _Skipped) -> None:
+        self.skipped.append(Skip(where, str(reason)))
+        self.lossy = True
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encode(sessions: Iterable[SessionData]) -> bytes:
+    """The writer profile (B10) in the given order, indented by two spaces like upstream.
+
+    The bytes are exactly ``json.dumps(document, indent=2, ensure_ascii=False)`` with lone
+    surrogates escaped (the tests check it), built from fixed templates around the stdlib's C
+    string escaper: with an indent, ``json.dumps`` runs its pure-Python encoder, which is
+    several times slower, and per-session pieces let ``SessionEncoder`` reuse them.
+    """
+    return _document([_session_bytes(session) for session in sessions])
+
+
+class SessionEncoder:
+    """``encode`` that reuses the bytes of every session unchanged since its last call.
+
+    Sessions are immutable and a change replaces the object, so "unchanged" is identity:
+    a save after one ``add_turn`` encodes one session, not the whole store.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[SessionData, bytes]] = {}
+
+    def encode(self, sessions: Iterable[SessionData]) -> bytes:
+        current = {}
+        for session in sessions:
+            cached = self._last.get(session.id)
+            if cached is None or cached[0] is not session:
+                cached = (session, _session_bytes(session))
+            current[session.id] = cached
+        self._last = current
+        return _document([piece for _, piece in current.values()])
+
+
+def _document(sessions: list[bytes]) -> bytes:
+    if not sessions:
+        return b'{\n  "version": %d,\n  "sessions": []\n}' % SCHEMA_VERSION
+    return b"".join(
+        [
+            b'{\n  "version": %d,\n  "sessions": [\n' % SCHEMA_VERSION,
+            b",\n".join(sessions),
+            b"\n  ]\n}",
+        ]
+    )
+
+
+def _session_bytes(session: SessionData) -> bytes:
+    text = _session_text(session)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates cannot be UTF-8; escape them as JSON.stringify does. They occur
+        # only inside strings, where "\udXXX" is a valid JSON escape.
+        return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
+
+
+def _session_text(session: SessionData) -> str:
+    turns = [
+        f"        {{\n"
+        f'          "prompt": {_string(turn.prompt)},\n'
+        f'          "response": {_string(turn.response)},\n'
+        f'          "timestamp": "{format_timestamp(turn.timestamp)}"\n'
+        f"        }}"
+        for turn in session.turns
+    ]
+    turns_text = "[\n" + ",\n".join(turns) + "\n      ]" if turns else "[]"
+    conversation_id = (
+        ""
+        if session.codex_conversation_id is None  # absent, not null; "" is a value (B06)
+        else f',\n      "codexConversationId": {_string(session.codex_conversation_id)}'
+    )
+    return (
+        f"    {{\n"
+        f'      "id": {_string(session.id)},\n'
+        f'      "createdAt": "{format_timestamp(session.created_at)}",\n'
+        f'      "lastAccessedAt": "{format_timestamp(session.last_accessed_at)}",\n'
+        f'      "turns": {turns_text}{conversation_id}\n'
+        f"    }}"
+    )
