@@ -275,14 +275,17 @@ class TableStorage:
         """Called after every mutation that changed something, with the new revision."""
 
     def create_session(self) -> str:
+        """Purge, create a new empty UUID4 session stamped now, enforce the cap (B01, B17, B18)."""
         session_id, revision = self._table.create()
         self._changed(revision)
         return session_id
 
     def ensure_session(self, session_id: str) -> None:
+        """Validate the id (B08); purge; create or touch; enforce the cap (B07, B17, B18)."""
         self._changed(self._table.ensure(session_id))
 
     def get_session(self, session_id: str) -> SessionData | None:
+        """The live session's immutable snapshot or None; a pure read (B23, B24, B17)."""
         return self._table.get(session_id)
 
     def update_session(
@@ -292,6 +295,7 @@ class TableStorage:
         turns: Sequence[ConversationTurn] | Unset = UNSET,
         codex_conversation_id: str | Unset | None = UNSET,
     ) -> None:
+        """Replace only the fields given, copying the turns, and touch (B02, B06, B24)."""
         revision = self._table.update(
             session_id, turns=turns, codex_conversation_id=codex_conversation_id
         )
@@ -299,28 +303,34 @@ class TableStorage:
             self._changed(revision)
 
     def delete_session(self, session_id: str) -> bool:
+        """Remove a live session for good: True; unknown, expired or gone: False (B05)."""
         revision = self._table.delete(session_id)
         if revision is not None:
             self._changed(revision)
         return revision is not None
 
     def list_sessions(self) -> list[SessionData]:
+        """Purge, then a new list of the live sessions in list order, no touch (B04, B23, B24)."""
         return self._table.live_sessions()
 
     def add_turn(self, session_id: str, turn: ConversationTurn) -> None:
+        """Append the turn and touch; unknown or expired id: nothing (B02, B17)."""
         revision = self._table.add_turn(session_id, turn)
         if revision is not None:
             self._changed(revision)
 
     def reset_session(self, session_id: str) -> None:
+        """Clear turns and conversation id, keep id and created_at, touch (B03)."""
         self.update_session(session_id, turns=(), codex_conversation_id=None)
 
     def set_codex_conversation_id(self, session_id: str, conversation_id: str) -> None:
+        """Set the conversation id and touch; unknown or expired id: nothing (B06)."""
         if not isinstance(conversation_id, str):
             raise ValidationError("conversation_id must be a str")
         self.update_session(session_id, codex_conversation_id=conversation_id)
 
     def get_codex_conversation_id(self, session_id: str) -> str | None:
+        """The live session's conversation id or None; a pure read (B06, B23)."""
         session = self._table.get(session_id)
         return None if session is None else session.codex_conversation_id
 
@@ -328,9 +338,11 @@ class TableStorage:
         """Nothing to do for a table kept only in memory."""
 
     def close(self) -> None:
+        """Flush (B21); a table kept only in memory has nothing else to release."""
         self.flush()
 
     def __enter__(self) -> Self:
+        """The storage itself; ``with storage:`` closes it on exit."""
         return self
 
     def __exit__(
@@ -339,4 +351,5 @@ class TableStorage:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """Call ``close()``."""
         self.close()

@@ -180,13 +180,28 @@ def utc_now() -> datetime:
 
 @runtime_checkable
 class SessionStorage(Protocol):
-    """The storage interface every backend implements (SPEC.md, "Interface")."""
+    """The storage interface every backend implements (SPEC.md §2, "Interface").
 
-    def create_session(self) -> str: ...
+    Each method's docstring states its rule and the behaviours (SPEC.md §6) that own it.
+    "Now" is the backend's clock truncated to milliseconds, read once per call (§1.3); an id
+    outside the grammar or an expired one is unknown to every method but ``ensure_session``.
+    """
 
-    def ensure_session(self, session_id: str) -> None: ...
+    def create_session(self) -> str:
+        """Purge expired sessions, create an empty session under a new canonical UUID4 stamped
+        now, evict the others last in list order over the cap; return the id (B01, B17, B18)."""
+        ...
 
-    def get_session(self, session_id: str) -> SessionData | None: ...
+    def ensure_session(self, session_id: str) -> None:
+        """Raise ValidationError for an id outside the grammar, changing nothing (B08); purge;
+        create the session empty if no live one has the id, else touch it; enforce the cap,
+        the ensured session surviving (B07, B17, B18)."""
+        ...
+
+    def get_session(self, session_id: str) -> SessionData | None:
+        """The live session as an immutable snapshot, or None; a pure read: no touch, no
+        purge, no write (B23, B24, B17)."""
+        ...
 
     def update_session(
         self,
@@ -194,32 +209,63 @@ class SessionStorage(Protocol):
         *,
         turns: Sequence[ConversationTurn] | Unset = UNSET,
         codex_conversation_id: str | Unset | None = UNSET,
-    ) -> None: ...
+    ) -> None:
+        """Replace only the fields given (``turns`` in order; ``codex_conversation_id=None``
+        clears it) and touch; the store copies the sequence (B02, B06, B24). Unknown or
+        expired id: nothing happens, nothing is written (B02, B17)."""
+        ...
 
-    def delete_session(self, session_id: str) -> bool: ...
+    def delete_session(self, session_id: str) -> bool:
+        """Remove a live session for good and return True; False for an unknown, expired or
+        already deleted id (B05, B17)."""
+        ...
 
-    def list_sessions(self) -> list[SessionData]: ...
+    def list_sessions(self) -> list[SessionData]:
+        """Purge expired sessions; return a new list of every live session once, by last
+        access descending, ties latest access first; no touch (B04, B17, B23, B24)."""
+        ...
 
-    def add_turn(self, session_id: str, turn: ConversationTurn) -> None: ...
+    def add_turn(self, session_id: str, turn: ConversationTurn) -> None:
+        """Append the turn after the existing ones, keeping its own timestamp, and touch;
+        unknown or expired id: nothing happens (B02, B17)."""
+        ...
 
-    def reset_session(self, session_id: str) -> None: ...
+    def reset_session(self, session_id: str) -> None:
+        """Remove every turn and the conversation id, keep id and created_at, touch; unknown
+        or expired id: nothing happens (B03, B17)."""
+        ...
 
-    def set_codex_conversation_id(self, session_id: str, conversation_id: str) -> None: ...
+    def set_codex_conversation_id(self, session_id: str, conversation_id: str) -> None:
+        """Set the conversation id (any str) and touch; unknown or expired id: nothing
+        happens (B06, B17)."""
+        ...
 
-    def get_codex_conversation_id(self, session_id: str) -> str | None: ...
+    def get_codex_conversation_id(self, session_id: str) -> str | None:
+        """The conversation id of a live session, or None; a pure read (B06, B23)."""
+        ...
 
-    def flush(self) -> None: ...
+    def flush(self) -> None:
+        """Return once every earlier mutation is durably stored; raise OSError if that write
+        fails, keeping every change in memory (B21, B22)."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Flush, then release resources; if the flush fails raise its OSError and stay open
+        so a later close() retries; after a successful close, do nothing (B21, B22)."""
+        ...
 
-    def __enter__(self) -> Self: ...
+    def __enter__(self) -> Self:
+        """Return the storage itself: ``with storage:`` closes it on exit."""
+        ...
 
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None: ...
+    ) -> None:
+        """Call ``close()`` (B21, B22)."""
+        ...
 
 
 class StorageFactory(Protocol):
