@@ -25,7 +25,13 @@ from sessionspec import spec
 VECTORS = Path(spec.__file__).resolve().parent / "vectors"
 MANIFEST: dict[str, Any] = json.loads((VECTORS / "manifest.json").read_text(encoding="utf-8"))
 SCHEMA: dict[str, Any] = json.loads((VECTORS / "manifest.schema.json").read_text(encoding="utf-8"))
-NOT_VECTORS = {"manifest.json", "manifest.schema.json", "generate.py", "__init__.py", ".gitattributes"}
+NOT_VECTORS = {
+    "manifest.json",
+    "manifest.schema.json",
+    "generate.py",
+    "__init__.py",
+    ".gitattributes",
+}
 ALL = MANIFEST["vectors"]
 IDS = [v["name"] for v in ALL]
 

@@ -73,21 +73,38 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sessionspec: a sessionspec conformance check")
 
 
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """With ``--sessionspec-backend``: the kit's, spec's and vectors' versions in pytest's
+    header (:func:`sessionspec.version_line`); nothing otherwise, as the plugin is inert."""
+    if not config.getoption("sessionspec_backend", None):
+        return None
+    import sessionspec
+
+    return sessionspec.version_line()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
+    """With ``--sessionspec-backend TARGET``: one item per kit check, named after its
+    behaviour (``B07-ensure-session::touches_existing``). A TARGET that does not load
+    (:func:`~sessionspec.conformance.loading.load_target`) is a usage error, without traceback.
+    """
     target = config.getoption("sessionspec_backend", None)
     if not target:
         return
     from sessionspec.conformance.engine import Verification
 
-    verification = Verification(
-        target,
-        levels=config.getoption("sessionspec_level"),
-        profile=config.getoption("sessionspec_profile"),
-        seed=config.getoption("sessionspec_seed"),
-    )
+    try:
+        verification = Verification(
+            target,
+            levels=config.getoption("sessionspec_level"),
+            profile=config.getoption("sessionspec_profile"),
+            seed=config.getoption("sessionspec_seed"),
+        )
+    except ValueError as exc:  # TargetError included: a usage error, not an internal error
+        raise pytest.UsageError(f"--sessionspec-backend {target}: {exc}") from None
     config.stash[_KEY] = verification
     for check in verification.checks:
         items.append(
@@ -104,12 +121,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """One line per behaviour, like ``sessionspec verify`` prints, for the checks that ran."""
+    """The versions, then one line per behaviour that ran checks (status, ID, slug, level) and
+    the levels, like the header and table of ``sessionspec verify``."""
     verification = config.stash.get(_KEY, None)
     if verification is None or not verification.results:
         return
     report = verification.report()
     terminalreporter.section(f"sessionspec conformance: {report.target}")
+    terminalreporter.write_line(f"versions: {report.versions_text()}")
     for result in report.results.values():
         if result.checks:
             terminalreporter.write_line(

@@ -1,4 +1,8 @@
-"""The verdict: one status per behaviour, rendered as a rich table, JSON, JUnit or Markdown."""
+"""The verdict: one status per behaviour, rendered as a rich table, JSON, JUnit or Markdown.
+
+Every rendering names the three versions behind it (:func:`sessionspec.versions`: spec, kit
+and vectors), so a verdict can be traced to the rules and the kit that reached it.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,20 @@ from typing import Any
 from xml.etree import ElementTree
 
 from jsonschema import Draft202012Validator
-from rich.console import Console
+from rich import box
+from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+
+import sessionspec
 
 REPORT_VERSION = 1
+#: The stable ``$id`` of report.schema.json, also the ``$schema`` member of every JSON report.
 REPORT_SCHEMA_ID = "urn:sessionspec:schema:conformance-report:v1"
+#: Below this many columns the terminal table leaves out the title column (B-titles are in
+#: ``sessionspec catalogue``, the JSON and the Markdown report).
+WIDE_TABLE_COLUMNS = 100
 
 
 class Status(enum.StrEnum):
@@ -83,6 +95,8 @@ class Report:
     duration_s: float
     results: dict[str, BehaviourResult]
     notes: list[str] = field(default_factory=list)
+    #: ``{"spec", "kit", "vectors"}`` of the installation that ran (:func:`sessionspec.versions`).
+    versions: dict[str, str] = field(default_factory=sessionspec.versions)
 
     @property
     def ok(self) -> bool:
@@ -106,8 +120,17 @@ class Report:
             out[result.status.value] += 1
         return out
 
+    def versions_text(self) -> str:
+        """The versions as one phrase, ``kit 0.2.0, spec 1.1, vectors 1.1.0``, for headers."""
+        return ", ".join(
+            f"{key} {self.versions.get(key, '?')}" for key in ("kit", "spec", "vectors")
+        )
+
     # -- JSON ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The JSON report: valid under report.schema.json (``$id`` :data:`REPORT_SCHEMA_ID`),
+        with ``versions`` (spec, kit, vectors), one result per behaviour in ID order, ``ok``
+        and ``counts``."""
         data = asdict(self)
         data["results"] = [asdict(r) for r in self.results.values()]
         return {
@@ -123,11 +146,22 @@ class Report:
 
     # -- JUnit -----------------------------------------------------------------------------
     def to_junit(self) -> str:
+        """One ``testsuite``: a ``testcase`` per check (or per behaviour that ran none), and
+        the versions as ``properties`` (``sessionspec.spec``, ``.kit``, ``.vectors``) with the
+        levels, profile and seed."""
         suite = ElementTree.Element(
             "testsuite",
             name=f"sessionspec conformance: {self.target}",
             time=str(self.duration_s),
         )
+        properties = ElementTree.SubElement(suite, "properties")
+        for name, value in (
+            *((f"sessionspec.{key}", version) for key, version in self.versions.items()),
+            ("sessionspec.levels", ",".join(self.levels)),
+            ("sessionspec.profile", self.profile),
+            ("sessionspec.seed", "" if self.seed is None else str(self.seed)),
+        ):
+            ElementTree.SubElement(properties, "property", name=name, value=value)
         tests = failures = skipped = 0
         for result in self.results.values():
             cases = result.checks or [CheckResult(f"{result.id}-{result.slug}", "-", result.status)]
@@ -157,8 +191,12 @@ class Report:
 
     # -- Markdown --------------------------------------------------------------------------
     def to_markdown(self) -> str:
+        """A Markdown page: the target, the versions, levels and profile, then one table row
+        per behaviour, the verdict, and a section per failed check with its rule."""
         lines = [
             f"# sessionspec conformance: `{self.target}`",
+            "",
+            f"Versions: {self.versions_text()}.",
             "",
             f"Levels: {', '.join(self.levels)} ({self.levels_source}). "
             f"Profile: {self.profile}. Seed: {self.seed}. Took {self.duration_s} s.",
@@ -178,33 +216,62 @@ class Report:
         return "\n".join(lines)
 
     # -- terminal --------------------------------------------------------------------------
-    def print(self, console: Console | None = None, *, details: bool = True) -> None:
-        console = console or Console()
-        table = Table(title=f"sessionspec conformance: {self.target}")
-        for column in ("behaviour", "level", "status", "title", "checks"):
-            table.add_column(column)
+    def header_lines(self) -> list[str]:
+        """The header of the terminal report (plain text): the target, the versions, the levels
+        with where they came from, then profile, seed and duration."""
+        return [
+            f"sessionspec conformance: {self.target}",
+            f"versions: {self.versions_text()}",
+            f"levels: {', '.join(self.levels)} ({self.levels_source})",
+            f"profile {self.profile}; seed {self.seed}; {self.duration_s} s",
+        ]
+
+    def table(self, width: int) -> Table:
+        """The verdict table for a terminal ``width`` columns wide: one line per behaviour.
+
+        ``behaviour`` (ID and slug), ``level``, ``status`` and ``checks`` (passed/run) never
+        wrap; the title is a last column cut to fit, shown only from
+        :data:`WIDE_TABLE_COLUMNS` columns on, so an 80-column terminal keeps one row a line.
+        """
+        wide = width >= WIDE_TABLE_COLUMNS
         style = {
             Status.PASS: "green",
             Status.FAIL: "bold red",
             Status.NA: "dim",
             Status.SKIP: "dim",
         }
+        rows: list[tuple[str, str, Status, str, str]] = []
         for r in self.results.values():
             ran = [c for c in r.checks if c.status in (Status.PASS, Status.FAIL)]
-            table.add_row(
-                escape(f"{r.id} {r.slug}"),
-                r.level,
-                f"[{style[r.status]}]{r.status}[/]",
-                r.title,
-                f"{len(ran) - len(r.failures)}/{len(ran)}" if ran else "",
-            )
-        console.print(table)
-        console.print(
-            f"levels: {', '.join(self.levels)} ({self.levels_source}); profile {self.profile};"
-            f" seed {self.seed}; {self.duration_s} s"
-        )
+            checks = f"{len(ran) - len(r.failures)}/{len(ran)}" if ran else ""
+            rows.append((f"{r.id} {r.slug}", r.level, r.status, checks, r.title))
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        # min_width = the widest cell: rich shrinks only the title to fit the console.
+        for index, name in enumerate(("behaviour", "level", "status", "checks")):
+            widest = max([len(name), *(len(str(row[index])) for row in rows)])
+            justify: JustifyMethod = "right" if name == "checks" else "left"
+            table.add_column(name, no_wrap=True, min_width=widest, justify=justify)
+        if wide:
+            table.add_column("title", overflow="ellipsis")  # shrinkable; its Text never wraps
+        for behaviour, level, status, checks, title in rows:
+            cells = [Text(behaviour), Text(level), Text(status.value, style[status]), Text(checks)]
+            if wide:
+                cells.append(Text(title, overflow="ellipsis", no_wrap=True))
+            table.add_row(*cells)
+        return table
+
+    def print(self, console: Console | None = None, *, details: bool = True) -> None:
+        """Print the report to ``console``: the header (:meth:`header_lines`, versions
+        included), the table (:meth:`table`, fitted to the console's width), notes, each failed
+        check with its rule when ``details``, and the verdict."""
+        console = console or Console()
+        first, *rest = self.header_lines()
+        console.print(f"[bold]{escape(first)}[/]", highlight=False)
+        for line in rest:
+            console.print(line, markup=False, highlight=False)
+        console.print(self.table(console.width))
         for note in self.notes:
-            console.print(f"[yellow]note:[/] {note}")
+            console.print(f"[yellow]note:[/] {escape(note)}")
         if details:
             for r in self.results.values():
                 for item in r.failures:
@@ -230,6 +297,8 @@ def _failure_text(item: CheckResult) -> str:
 
 @cache
 def report_schema() -> dict[str, Any]:
+    """report.schema.json, the JSON Schema of :meth:`Report.to_dict` (``$id``
+    :data:`REPORT_SCHEMA_ID`), read once from the installed package."""
     text = (
         resources.files("sessionspec.conformance").joinpath("report.schema.json").read_text("utf-8")
     )

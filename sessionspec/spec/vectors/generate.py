@@ -31,6 +31,11 @@ CATEGORIES = (
     "order",
 )
 
+#: The manifest's own format (``version``), which readers of the manifest check.
+MANIFEST_FORMAT = 1
+#: The vectors' version (``vectors_version``): major.minor is the spec version the vectors
+#: encode (``SPEC_VERSION``); the patch part counts corrections and additions within it.
+VERSION = "1.1.0"
 NOW = "2026-01-02T00:00:00.000Z"  # the manifest's default clock
 T = "2026-01-01T12:00:00.000Z"  # default record time: 12 h before NOW, so live
 _ABSENT: Any = object()
@@ -1802,9 +1807,11 @@ add(
 
 
 def manifest() -> dict[str, Any]:
+    """The manifest (SPEC.md §7): its format, the vectors' version (:data:`VERSION`), ``now``
+    and every vector, in the order of this file; vector names are unique."""
     names = [v["name"] for v in VECTORS]
     assert len(names) == len(set(names)), "vector names must be unique"
-    return {"version": 1, "now": NOW, "vectors": VECTORS}
+    return {"version": MANIFEST_FORMAT, "vectors_version": VERSION, "now": NOW, "vectors": VECTORS}
 
 
 def write(out: Path) -> None:
