@@ -113,12 +113,15 @@ class Verification:
         self.close()
 
     def close(self) -> None:
+        """Remove the run's working directory."""
         shutil.rmtree(self.run.workdir, ignore_errors=True)
 
     def applicable(self, check: Check) -> bool:
+        """The backend claims the check's behaviour level and the level the check requires."""
         return self.run.claims(check.behaviour.level) and self.run.claims(check.requires)
 
     def selected(self, check: Check) -> bool:
+        """The check is among those ``--only`` selects (all when no ``--only``)."""
         return _selected(check, self.only)
 
     def run_check(self, check: Check) -> CheckResult:
@@ -168,6 +171,7 @@ class Verification:
         return result
 
     def run_all(self, progress: Callable[[Check, CheckResult], None] | None = None) -> Report:
+        """Run every selected check, calling ``progress`` after each, and return the report."""
         for check in self.checks:
             if not self.selected(check):
                 continue
@@ -177,6 +181,7 @@ class Verification:
         return self.report()
 
     def report(self) -> Report:
+        """One result per behaviour of the catalogue from the checks run so far."""
         by_behaviour: dict[str, BehaviourResult] = {}
         for item in behaviours():
             checks = [

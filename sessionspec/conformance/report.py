@@ -34,6 +34,8 @@ WIDE_TABLE_COLUMNS = 100
 
 
 class Status(enum.StrEnum):
+    """The verdict of a behaviour or a check: N/A when its level is not claimed."""
+
     PASS = "PASS"
     FAIL = "FAIL"
     NA = "N/A"  # the backend does not claim the behaviour's level
@@ -81,6 +83,7 @@ class BehaviourResult:
 
     @property
     def failures(self) -> list[CheckResult]:
+        """The checks of this behaviour that failed."""
         return [c for c in self.checks if c.status is Status.FAIL]
 
 
@@ -112,9 +115,11 @@ class Report:
 
     @property
     def exit_code(self) -> int:
+        """0 when ``ok`` (every claimed behaviour passed), else 1; 2 is the CLI's, for targets."""
         return 0 if self.ok else 1
 
     def counts(self) -> dict[str, int]:
+        """How many behaviours ended PASS, FAIL, N/A and SKIP."""
         out = {s.value: 0 for s in Status}
         for result in self.results.values():
             out[result.status.value] += 1
@@ -142,6 +147,7 @@ class Report:
         }
 
     def to_json(self) -> str:
+        """The report as JSON, valid against report.schema.json (``validate_report``)."""
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
     # -- JUnit -----------------------------------------------------------------------------
