@@ -159,3 +159,16 @@ def test_pytest_plugin_reports_an_unloadable_target_as_a_usage_error(tmp_path: P
     assert done.returncode == 4, done.stdout + done.stderr  # pytest's usage error
     assert "cannot import module 'no_such_backend_xyz'" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_sessionspec_version_prints_all_three_versions() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "sessionspec", "--version"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = sessionspec.versions()
+    assert done.stdout.strip() == (
+        f"sessionspec {found['kit']} (spec {found['spec']}, vectors {found['vectors']})"
+    )
+    assert "0+unknown" not in done.stdout

@@ -1,24 +1,45 @@
-"""The ``sessionspec`` command: ``verify TARGET`` and ``catalogue``."""
+"""The ``sessionspec`` command: ``verify TARGET``, ``catalogue``, ``check FILE...``, ``vectors``.
+
+``check`` exit status: 0 every file is a clean load; 1 some file is a lossy load or would be
+moved aside; 2 some file cannot be read or is too large, or bad arguments.
+``vectors export DIR`` exit status: 0 written; 2 files exist (without --force) or an error.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
+from sessionspec import version_line
 from sessionspec.conformance.context import PROFILES
 from sessionspec.conformance.loading import TargetError
 from sessionspec.conformance.registry import Check
 from sessionspec.conformance.report import CheckResult, Status, write_outputs
-from sessionspec.spec import Level, behaviours
+from sessionspec.conformance.vectors_export import ExportError, export_vectors
+from sessionspec.reference.inspection import (
+    DEFAULT_MAX_BYTES,
+    exit_code,
+    inspect_file,
+    render_text,
+)
+from sessionspec.spec import Level, behaviours, parse_timestamp, utc_now
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="sessionspec", description="sessionspec v1 conformance kit"
+        prog="sessionspec", description="sessionspec conformance kit (spec 1.1, file format v1)"
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=version_line(),
+        help="print the kit's, the spec's and the vectors' versions and exit",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     verify = commands.add_parser(
@@ -50,7 +71,113 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--markdown", type=Path, metavar="PATH", help="write a Markdown report")
     verify.add_argument("-q", "--quiet", action="store_true", help="no per-check progress")
     commands.add_parser("catalogue", help="print the behaviours of the catalogue")
+    _add_check_parser(commands)
+    _add_vectors_parser(commands)
     return parser
+
+
+_CHECK_EPILOG = """\
+Outcomes: clean load (every record loads, nothing lost); lossy load (records
+skipped or data lost: a v1 reader keeps a backup before its first save, B15);
+move aside (unparseable or no sessions array, B13; unknown version, B14);
+cannot read (missing, B11; a directory, permission denied, ENOTDIR, B12; a
+FIFO, socket or device, never read); too large (over --max-bytes, not read).
+
+Exit status: 0 every file is a clean load; 1 some file is a lossy load or
+would be moved aside; 2 some file cannot be read or is too large, or bad
+arguments. Nothing is ever written, moved, created or chmodded.
+"""
+
+
+def _add_check_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``check FILE...``: what a v1 reader would do with each file (SPEC.md §3.2, B11-B18)."""
+    check = commands.add_parser(
+        "check",
+        help="tell what a v1 reader would do with sessions files (writes nothing)",
+        description="Apply the reader rules of SPEC.md section 3.2 to each FILE, read-only.",
+        epilog=_CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("files", nargs="+", metavar="FILE", help="a sessions file")
+    check.add_argument(
+        "--now",
+        type=_timestamp,
+        default=None,
+        metavar="RFC3339",
+        help="the reader's clock for expiry and the cap (default: the current time)",
+    )
+    check.add_argument("--json", action="store_true", help="print a JSON array, one per file")
+    check.add_argument(
+        "--max-bytes",
+        type=_positive,
+        default=DEFAULT_MAX_BYTES,
+        metavar="N",
+        help=f"read at most N bytes of a file (default {DEFAULT_MAX_BYTES})",
+    )
+
+
+def _add_vectors_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``vectors export DIR``: the file vectors of SPEC.md §7 for other languages."""
+    vectors = commands.add_parser("vectors", help="the language-neutral file vectors")
+    actions = vectors.add_subparsers(dest="vectors_command", required=True)
+    export = actions.add_parser(
+        "export",
+        help="write the vectors, manifest.json and manifest.schema.json into DIR",
+        description="Copy the vectors of the installed package into DIR, byte-identical, "
+        "in the package's layout. Exit status 0 when written; 2 when files exist (without "
+        "--force) or writing fails.",
+    )
+    export.add_argument("directory", metavar="DIR", type=Path, help="created if missing")
+    export.add_argument("--force", action="store_true", help="overwrite existing files")
+
+
+def _timestamp(text: str) -> datetime:
+    """An RFC 3339 date-time with a zone, read as a v1 reader reads timestamps (§1.2)."""
+    try:
+        return parse_timestamp(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a positive number of bytes: {text!r}")
+    return value
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Run ``check``: one verdict per file (B11-B18), printed as text or JSON; exit 0/1/2."""
+    now = utc_now() if args.now is None else args.now
+    results = [inspect_file(path, now=now, max_bytes=args.max_bytes) for path in args.files]
+    if args.json:
+        _emit(json.dumps([result.to_json() for result in results], indent=2))
+    else:
+        _emit(render_text(results))
+    return exit_code(results)
+
+
+def _export(args: argparse.Namespace) -> int:
+    """Run ``vectors export``: exit 0 when written, 2 when refused or failed."""
+    try:
+        exported = export_vectors(args.directory, force=args.force)
+    except (ExportError, OSError) as exc:
+        print(f"sessionspec vectors export: error: {exc}", file=sys.stderr)
+        return 2
+    _emit(
+        f"wrote {len(exported.files)} files to {exported.directory}: "
+        f"manifest.json, manifest.schema.json and {exported.vectors} vectors"
+    )
+    return 0
+
+
+def _emit(text: str) -> None:
+    """Print ``text``; characters stdout cannot encode are written as escapes."""
+    encoding = sys.stdout.encoding or "utf-8"
+    print(text.encode(encoding, "backslashreplace").decode(encoding, "replace"))
 
 
 def _catalogue(console: Console) -> int:
@@ -70,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     if args.command == "catalogue":
         return _catalogue(console)
+    if args.command == "check":
+        return _check(args)
+    if args.command == "vectors":
+        return _export(args)
     from sessionspec.conformance.engine import Verification
 
     try:
@@ -77,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             args.target, levels=args.level, profile=args.profile, seed=args.seed, only=args.only
         )
     except (TargetError, ValueError) as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         return 2
 
     def progress(check: Check, result: CheckResult) -> None:
