@@ -64,9 +64,7 @@ def decode(data: bytes) -> Decoded:
     if not isinstance(document, dict):
         raise CorruptFileError("the top level is not a JSON object")
     if not _is_version_1(document.get("version")):
-        raise UnsupportedVersionError(
-            f"unsupported version {document.get('version', '(absent)')!r:.40}"
-        )
+        raise UnsupportedVersionError(f"unsupported version {_as_json(document, 'version')}")
     records = document.get("sessions")
     if not isinstance(records, list):
         raise CorruptFileError("'sessions' is absent or not an array")
@@ -80,6 +78,21 @@ def decode(data: bytes) -> Decoded:
         if session is not None:
             sessions[session.id] = session
     return Decoded(tuple(sessions.values()), tuple(reader.skipped), reader.lossy)
+
+
+def _as_json(document: dict[str, Any], member: str) -> str:
+    """A member's value as it reads in JSON (``1.5``, ``"1"``, ``true``), or ``(absent)``."""
+    if member not in document:
+        return "(absent)"
+    value = document[member]
+    if isinstance(value, Decimal):
+        text = str(value)
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError):
+            text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def _reject_constant(name: str) -> NoReturn:
