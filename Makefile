@@ -23,8 +23,9 @@ lint: setup
 	$(BIN)/ruff format --check sessionspec tests
 	$(BIN)/mypy
 
+# --dist loadgroup: tests/test_wheel.py shares one build and one install in one xdist group.
 test: lint
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info build dist
