@@ -318,6 +318,24 @@ def round_trip_exact(ctx: CheckContext) -> None:
             )
 
 
+@check("B09")
+def touch_only_changes_survive_reopen(ctx: CheckContext) -> None:
+    """A session changed only by a touch (ensure) keeps its new last access and order."""
+    storage = ctx.open()
+    first, second = storage.create_session(), storage.create_session()
+    storage.flush()
+    ctx.clock.advance(5 * MS)
+    storage.ensure_session(first)  # nothing but last access and access order change
+    before = storage.list_sessions()
+    after = _reopen(ctx, storage).list_sessions()
+    ctx.expect_equal(
+        [(s.id, s.last_accessed_at) for s in after],
+        [(s.id, s.last_accessed_at) for s in before],
+        "a touch alone must be saved like any other change",
+    )
+    ctx.expect_equal([s.id for s in after], [first, second], "the touched session comes first")
+
+
 @check("B17")
 def expiry_boundary_is_exact(ctx: CheckContext) -> None:
     """Live at exactly 24 h; at 24 h + 1 ms invisible to every read."""

@@ -150,9 +150,10 @@ class StorageMachine(RuleBasedStateMachine):
         self.mutated = False
         self.saved_view: list[SessionData] = []
         self.resync_needed = False
-        #: id -> (now, access clock, read number) of its latest read while live: what a read
-        #: that touches (against B23) would have done, to tell that apart from other faults.
-        self.last_read: dict[str, tuple[Any, int, int]] = {}
+        #: read kind -> id -> (now, access clock, read number) of its latest read while live:
+        #: what a read that touches (against B23) would have done, to tell that apart from
+        #: other faults. Kinds: "get" (get_session), "cid" (get_codex_conversation_id).
+        self.last_read: dict[str, dict[str, tuple[Any, int, int]]] = {"get": {}, "cid": {}}
         self.reads = 0
 
         note(f"storage = factory(tmp/store/sessions.json, clock) with now={self.now.isoformat()}")
@@ -250,32 +251,44 @@ class StorageMachine(RuleBasedStateMachine):
         return data.draw(gen.invalid_ids, label="invalid id")
 
     # -- reads: pure (B23) and snapshots (B24) ----------------------------------------------
-    def note_read(self, session_id: object) -> None:
-        """Remember a read of a live session (get_session or get_codex_conversation_id)."""
+    def note_read(self, session_id: object, kind: str = "get") -> None:
+        """Remember a read of a live session (``kind`` "get" or "cid")."""
         if self.model.live(session_id, self.now) is not None:
             assert isinstance(session_id, str)
             self.reads += 1
-            self.last_read[session_id] = (to_millis(self.now), self.model.access_clock, self.reads)
+            moment = (to_millis(self.now), self.model.access_clock, self.reads)
+            self.last_read[kind][session_id] = moment
+
+    def _latest_read(self, session_id: str, kinds: Sequence[str]) -> tuple[Any, int, int] | None:
+        found = [self.last_read[k][session_id] for k in kinds if session_id in self.last_read[k]]
+        return max(found, key=lambda read: read[2]) if found else None
+
+    #: Which reads may be the ones that touch: each kind alone, or both.
+    READ_HYPOTHESES: ClassVar[tuple[tuple[str, ...], ...]] = (("get",), ("cid",), ("get", "cid"))
 
     def touched_by_read(self, session_id: object, actual: object) -> bool:
         """The session's last access moved to the time of a later read: a read touched it."""
         expected = self.model.live(session_id, self.now)
-        read = self.last_read.get(session_id) if isinstance(session_id, str) else None
+        if expected is None or not isinstance(session_id, str):
+            return False
         moment = getattr(actual, "last_accessed_at", None)
-        return (
-            expected is not None
-            and read is not None
-            and read[1] >= expected.access
-            and moment == read[0]
-            and read[0] > expected.last_accessed_at
-        )
+        for kinds in self.READ_HYPOTHESES:
+            read = self._latest_read(session_id, kinds)
+            if (
+                read is not None
+                and read[1] >= expected.access
+                and moment == read[0]
+                and read[0] > expected.last_accessed_at
+            ):
+                return True
+        return False
 
-    def order_if_reads_touched(self) -> list[str]:
-        """List order had every read since a session's last touch been a touch (against B23)."""
+    def order_if_reads_touched(self, kinds: Sequence[str]) -> list[str]:
+        """List order had every read of these kinds since a session's last touch been a touch."""
         keyed = []
         for session in self.model.ordered(self.now):
             key: tuple[Any, float, int] = (session.last_accessed_at, session.access, 0)
-            read = self.last_read.get(session.id)
+            read = self._latest_read(session.id, kinds)
             if read is not None and read[1] >= session.access:
                 key = (read[0], read[1] + 0.5, read[2])
             keyed.append((key, session.id))
@@ -284,9 +297,11 @@ class StorageMachine(RuleBasedStateMachine):
     def order_owner(self, actual_ids: list[Any], default: str) -> str:
         """Who a wrong list order breaks: B23 when reads that touched explain it exactly."""
         model_ids = [s.id for s in self.model.ordered(self.now)]
-        if_touched = self.order_if_reads_touched()
-        if if_touched != model_ids and actual_ids == [i for i in if_touched if i in actual_ids]:
-            return "B23"
+        for kinds in self.READ_HYPOTHESES:
+            if_touched = self.order_if_reads_touched(kinds)
+            shown = [i for i in if_touched if i in actual_ids]
+            if if_touched != model_ids and actual_ids == shown:
+                return "B23"
         return default
 
     def field_owner(self, session_id: object, actual: object, problem: str, default: str) -> str:
@@ -374,18 +389,27 @@ class StorageMachine(RuleBasedStateMachine):
             return "B05"
         return bid
 
-    def victims_if_reads_touched(self, new_id: str) -> set[str]:
-        """Who a create or ensure of ``new_id`` would evict had every read been a touch (call
-        before the model evicts): when the backend evicted exactly those, B23 is to blame."""
-        others = [i for i in self.order_if_reads_touched() if i != new_id]
-        return set(others[MAX_SESSIONS - 1 :])
+    def victims_if_reads_touched(self, new_id: str) -> list[set[str]]:
+        """Who a create or ensure of ``new_id`` would evict had reads been touches, per read
+        hypothesis (call before the model evicts): when the backend evicted exactly one of
+        those sets, B23 is to blame."""
+        victims = []
+        for kinds in self.READ_HYPOTHESES:
+            others = [i for i in self.order_if_reads_touched(kinds) if i != new_id]
+            victims.append(set(others[MAX_SESSIONS - 1 :]))
+        return victims
 
-    def check_evictions(self, evicted: Iterable[str], if_touched: set[str] | None = None) -> None:
+    def check_evictions(
+        self, evicted: Iterable[str], if_touched: list[set[str]] | None = None
+    ) -> None:
         evicted = list(evicted)
         owner = "B18"
-        if if_touched is not None and if_touched != set(evicted):
-            gone = [self.storage.get_session(i) is None for i in if_touched]
-            owner = "B23" if all(gone) else "B18"
+        for victims in if_touched or []:
+            if victims != set(evicted) and all(
+                self.storage.get_session(i) is None for i in victims
+            ):
+                owner = "B23"
+                break
         for session_id in evicted:
             actual = self.storage.get_session(session_id)
             self.expect(
@@ -592,7 +616,7 @@ class StorageMachine(RuleBasedStateMachine):
         actual = self.call("B06", self.storage.get_codex_conversation_id, "get_cid", session_id)
         if actual is _FAILED:
             return
-        self.note_read(session_id)
+        self.note_read(session_id, "cid")
         expected_session = self.model.get(session_id, self.now)
         expected = expected_session.codex_conversation_id if expected_session else None
         owner = (
@@ -962,7 +986,7 @@ class StorageMachine(RuleBasedStateMachine):
                     actual=actual,
                 )
             cid = self.storage.get_codex_conversation_id(session_id)
-            self.note_read(session_id)
+            self.note_read(session_id, "cid")
             want = expected.codex_conversation_id if expected else None
             self.expect(
                 self.owner(session_id, "B06") if expected else self.attribute(session_id),
@@ -1051,6 +1075,7 @@ def run_machine(run: RunState, masked: frozenset[str]) -> MachineOutcome:
         with_reporter(lambda text: lines.append(str(text))),
         _shrink_budget(run.profile),
         _kit_storage_directory(),
+        _no_local_constants(),
     ):
         try:
             run_state_machine_as_test(machine, settings=machine_settings(run))
@@ -1089,6 +1114,37 @@ def _kit_storage_directory() -> Iterator[None]:
         yield
     finally:
         configuration.set_hypothesis_home_dir(None)
+
+
+@contextlib.contextmanager
+def _no_local_constants() -> Iterator[None]:
+    """Keep the programs a function of the seed and the backend alone.
+
+    Hypothesis seeds its draws with literals collected from every "local" module imported
+    in the process, so the same seed gave different programs depending on which test
+    modules, notebooks or user modules happened to be imported (a module of 1,800 lines of
+    vector literals was enough to hide a fault from the B09 machine). No public setting
+    turns that off: the collector is replaced for the run (and left alone if a future
+    version renames it).
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    collect = getattr(providers, "_get_local_constants", None)
+    cache = getattr(providers, "CONSTANTS_CACHE", None)
+    if collect is None or cache is None or not hasattr(providers, "Constants"):
+        yield
+        return
+    empty = providers.Constants()
+    providers._get_local_constants = lambda: empty
+    cache.cache.clear()
+    try:
+        yield
+    finally:
+        providers._get_local_constants = collect
+        cache.cache.clear()
 
 
 @contextlib.contextmanager
