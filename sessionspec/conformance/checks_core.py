@@ -10,6 +10,7 @@ import re
 from datetime import timedelta, timezone
 
 from sessionspec.conformance.context import CheckContext
+from sessionspec.conformance.fsutil import document, record, write_bytes
 from sessionspec.conformance.registry import check
 from sessionspec.conformance.strategies import SPECIAL_CHARACTERS
 from sessionspec.spec import (
@@ -416,8 +417,6 @@ def evicts_least_recently_accessed(ctx: CheckContext) -> None:
 @check("B18", requires=Level.FILE_V1)
 def new_session_survives_sessions_ahead_of_the_clock(ctx: CheckContext) -> None:
     """Loaded sessions a day ahead of now: at the cap the others go, never the new one."""
-    from sessionspec.conformance.fsutil import document, record, write_bytes
-
     ahead = to_millis(ctx.clock()) + timedelta(days=1)
     # File order = list order: distinct last-access times, newest first.
     loaded = [f"ahead-{i:03d}" for i in range(MAX_SESSIONS)]

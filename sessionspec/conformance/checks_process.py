@@ -443,6 +443,17 @@ def _prepare(ctx: CheckContext) -> tuple[SessionStorage, str]:
     return storage, session_id
 
 
+def _saves_after_recovery(
+    ctx: CheckContext, call: Callable[[], None], expected: list[dict[str, Any]], what: str
+) -> None:
+    """With the fault cleared, ``call`` (flush or close) must succeed and write ``expected``."""
+    try:
+        call()
+    except OSError as exc:
+        ctx.expect(False, f"{what} after the fault cleared must succeed: {exc!r}")
+    ctx.expect_equal(_fresh_view(ctx), expected, f"{what} after the fault cleared must save all")
+
+
 @check("B22")
 def close_that_cannot_flush_raises_and_stays_open(ctx: CheckContext) -> None:
     """close() whose flush fails raises OSError and keeps every change; a later close() saves."""
@@ -462,13 +473,7 @@ def close_that_cannot_flush_raises_and_stays_open(ctx: CheckContext) -> None:
             actual=data,
         )
         expected = _as_json(storage)
-    try:
-        storage.close()
-    except OSError as exc:
-        ctx.expect(False, f"close() again after the fault cleared must save: {exc!r}")
-    ctx.expect_equal(
-        _fresh_view(ctx), expected, "a close() retried after a failed one must write everything"
-    )
+    _saves_after_recovery(ctx, storage.close, expected, "close() retried after a failed one")
 
 
 @check("B22")
@@ -478,17 +483,8 @@ def flush_after_a_failed_background_save_writes(ctx: CheckContext) -> None:
     with broken_directory(ctx.path.parent), capture_logs():
         storage.add_turn(session_id, ConversationTurn("pending", "", ctx.clock()))
         expected = _as_json(storage)
-        # Give a write-behind backend the chance to try (and fail) on its own.
-        deadline = time.monotonic() + 0.5
-        while time.monotonic() < deadline:
-            time.sleep(0.05)
-    try:
-        storage.flush()
-    except OSError as exc:
-        ctx.expect(False, f"flush() after the fault cleared must succeed: {exc!r}")
-    ctx.expect_equal(
-        _fresh_view(ctx), expected, "flush() after a failed background save must write it"
-    )
+        time.sleep(0.5)  # let a write-behind backend try (and fail) on its own
+    _saves_after_recovery(ctx, storage.flush, expected, "flush() after a failed background save")
 
 
 @check("B22")

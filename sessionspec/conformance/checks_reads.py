@@ -23,7 +23,7 @@ def _view(storage: SessionStorage) -> list[tuple[str, Any]]:
     return [(s.id, s.last_accessed_at) for s in storage.list_sessions()]
 
 
-def _two_sessions(ctx: CheckContext, storage: SessionStorage) -> tuple[str, str]:
+def _two_sessions(storage: SessionStorage) -> tuple[str, str]:
     """``older`` then ``newer``, created at one instant: list order is [newer, older]."""
     older, newer = storage.create_session(), storage.create_session()
     return older, newer
@@ -36,7 +36,7 @@ def _two_sessions(ctx: CheckContext, storage: SessionStorage) -> tuple[str, str]
 def get_session_does_not_touch(ctx: CheckContext) -> None:
     """get_session changes neither last access nor list order, at the same or a later time."""
     storage = ctx.open()
-    older, _ = _two_sessions(ctx, storage)
+    older, _ = _two_sessions(storage)
     before = _view(storage)
     storage.get_session(older)  # same instant: a touch would only reorder
     ctx.expect_equal(_view(storage), before, "get_session reordered the list (a touch)")
@@ -50,7 +50,7 @@ def get_session_does_not_touch(ctx: CheckContext) -> None:
 def get_codex_conversation_id_does_not_touch(ctx: CheckContext) -> None:
     """get_codex_conversation_id changes neither last access nor list order."""
     storage = ctx.open()
-    older, _ = _two_sessions(ctx, storage)
+    older, _ = _two_sessions(storage)
     before = _view(storage)
     storage.get_codex_conversation_id(older)
     ctx.expect_equal(_view(storage), before, "get_codex_conversation_id reordered the list")
@@ -63,7 +63,7 @@ def get_codex_conversation_id_does_not_touch(ctx: CheckContext) -> None:
 def list_sessions_does_not_touch(ctx: CheckContext) -> None:
     """list_sessions leaves every session's last access as it was."""
     storage = ctx.open()
-    older, newer = _two_sessions(ctx, storage)
+    older, newer = _two_sessions(storage)
     stamped = {i: storage.get_session(i) for i in (older, newer)}
     ctx.clock.advance(5 * MS)
     storage.list_sessions()
@@ -99,7 +99,7 @@ def reads_do_not_change_the_cap_victim(ctx: CheckContext) -> None:
 def reads_are_not_saved(ctx: CheckContext) -> None:
     """After reads, a flush and a reopen show the state as if nothing had been read."""
     storage = ctx.open()
-    older, _ = _two_sessions(ctx, storage)
+    older, _ = _two_sessions(storage)
     storage.flush()
     before = _view(storage)
     ctx.clock.advance(5 * MS)
@@ -115,7 +115,7 @@ def reads_are_not_saved(ctx: CheckContext) -> None:
 def reads_write_nothing_new(ctx: CheckContext) -> None:
     """Reads leave what the file stores as it was (a flush may rewrite it, unchanged)."""
     storage = ctx.open()
-    older, _ = _two_sessions(ctx, storage)
+    older, _ = _two_sessions(storage)
     storage.flush()
     before = json.loads(ctx.path.read_bytes())
     ctx.clock.advance(5 * MS)
