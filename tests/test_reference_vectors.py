@@ -39,6 +39,14 @@ def describe(sessions: list[spec.SessionData]) -> list[dict[str, Any]]:
         {
             "id": s.id,
             "turns": len(s.turns),
+            "turnContents": [
+                {
+                    "prompt": t.prompt,
+                    "response": t.response,
+                    "timestamp": spec.format_timestamp(t.timestamp),
+                }
+                for t in s.turns
+            ],
             "codexConversationId": s.codex_conversation_id,
             "createdAt": spec.format_timestamp(s.created_at),
             "lastAccessedAt": spec.format_timestamp(s.last_accessed_at),

@@ -164,11 +164,11 @@ def oracle(data: bytes, now: datetime) -> dict[str, Any]:
         for member in ("createdAt", "lastAccessedAt"):
             if _lossy_timestamp(record[member]):
                 lossy = True
-        turns = 0
+        contents: list[dict[str, str]] = []
         for j, item in enumerate(record["turns"]):
+            moment = _timestamp(item.get("timestamp")) if isinstance(item, dict) else None
             if (
-                not isinstance(item, dict)
-                or _timestamp(item.get("timestamp")) is None
+                moment is None
                 or not isinstance(item.get("prompt"), str)
                 or not isinstance(item.get("response"), str)
             ):
@@ -176,11 +176,18 @@ def oracle(data: bytes, now: datetime) -> dict[str, Any]:
                 continue
             if set(item) - TURN_MEMBERS or _lossy_timestamp(item["timestamp"]):
                 lossy = True
-            turns += 1
+            contents.append(
+                {
+                    "prompt": item["prompt"],
+                    "response": item["response"],
+                    "timestamp": spec.format_timestamp(moment),
+                }
+            )
         loaded.append(
             {
                 "id": sid,
-                "turns": turns,
+                "turns": len(contents),
+                "turnContents": contents,
                 "codexConversationId": cid,
                 "createdAt": spec.format_timestamp(created),
                 "lastAccessedAt": spec.format_timestamp(accessed),
@@ -283,6 +290,8 @@ def test_count_and_required_vectors_present() -> None:
         "records-turn-response-array",
         "records-turn-prompt-missing",
         "records-session-not-object",
+        "records-all-sessions-invalid",
+        "records-all-sessions-invalid-timestamps",
         "records-duplicate-ids",
         "records-unknown-member-top-level",
         "records-unknown-member-session",
@@ -348,6 +357,7 @@ def test_expectation_matches_the_oracle(vector: dict[str, Any]) -> None:
     for want, have in zip(expect["loads"], got["loads"], strict=True):
         assert {k: have[k] for k in want} == want
         assert "codexConversationId" in want, "loads state the conversation id (null if absent)"
+        assert len(want["turnContents"]) == want["turns"], "loads state every turn's content"
 
 
 @pytest.mark.parametrize("vector", ALL, ids=IDS)

@@ -3,9 +3,12 @@
 Run ``python -m sessionspec.spec.vectors.generate`` from the repository root: it rewrites every
 vector file under ``sessionspec/spec/vectors/<category>/`` and ``.../vectors/manifest.json``,
 deterministically. The committed files are the source of truth other languages read; this
-script only makes edits reproducible. Expectations here are written by hand;
-``tests/test_spec_vectors.py`` checks them against the schemas and against an independent
-decoder that follows SPEC.md §3.2.
+script only makes edits reproducible. Expectations here are written by hand (which sessions
+load, in which order, with which times and conversation id, which records are skipped and
+whether the load is lossy); only the content of the loaded turns is copied from the file, by
+:func:`turn_contents`, guided by the hand-written skips. ``tests/test_spec_vectors.py``
+checks all of it against the schemas and against an independent decoder that follows
+SPEC.md §3.2.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import re
 import shutil
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +39,9 @@ CATEGORIES = (
 MANIFEST_FORMAT = 1
 #: The vectors' version (``vectors_version``): major.minor is the spec version the vectors
 #: encode (``SPEC_VERSION``); the patch part counts corrections and additions within it.
-VERSION = "1.1.0"
+#: 1.1.1: every loaded session states its turns' content (``turnContents``); new vector
+#: records/all-sessions-invalid-timestamps.
+VERSION = "1.1.1"
 NOW = "2026-01-02T00:00:00.000Z"  # the manifest's default clock
 T = "2026-01-01T12:00:00.000Z"  # default record time: 12 h before NOW, so live
 _ABSENT: Any = object()
@@ -130,6 +136,66 @@ def load(
 
 MOVE: dict[str, Any] = {"result": "move-aside"}
 
+# The reader grammar of SPEC.md §1.2, only as far as the turns of loaded sessions need it: they
+# are valid by construction (the hand-written skips say which are not), so this only converts.
+_READER_TIMESTAMP = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
+)
+
+
+def writer_form(text: str) -> str:
+    """A valid reader timestamp as the writer emits it: UTC, truncated to milliseconds."""
+    match = _READER_TIMESTAMP.fullmatch(text)
+    assert match is not None, f"not a loadable timestamp: {text!r}"
+    year, month, day, hour, minute, second = (int(match[i]) for i in range(1, 7))
+    millis = int(((match[7] or "") + "000")[:3])
+    moment = datetime(year, month, day, hour, minute, second, millis * 1000, tzinfo=UTC)
+    if match[8]:
+        offset = timedelta(hours=int(match[9]), minutes=int(match[10]))
+        moment = moment - offset if match[8] == "+" else moment + offset
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+        f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def turn_contents(data: bytes, expect: dict[str, Any]) -> None:
+    """Fill in ``turnContents`` of every loaded session of ``expect`` from the file's bytes.
+
+    A loaded session is the first record with its id that the hand-written skips do not
+    name; its turns are those the skips do not name, in file order, with the timestamp in
+    writer form. Each count must match the hand-written ``turns``. JSON's own rules apply
+    (``json.loads``, like ``JSON.parse``, keeps the last value of a repeated member name).
+    """
+    document = json.loads(data.decode("utf-8"))
+    skipped = {skip["location"] for skip in expect["skips"]}
+    first: dict[str, tuple[int, dict[str, Any]]] = {}
+    for index, record in enumerate(document["sessions"]):
+        if f"sessions[{index}]" not in skipped and isinstance(record, dict):
+            first.setdefault(record["id"], (index, record))
+    for item in expect["loads"]:
+        index, record = first[item["id"]]
+        contents = [
+            {
+                "prompt": t["prompt"],
+                "response": t["response"],
+                "timestamp": writer_form(t["timestamp"]),
+            }
+            for j, t in enumerate(record["turns"])
+            if f"sessions[{index}].turns[{j}]" not in skipped
+        ]
+        assert len(contents) == item["turns"], (item["id"], len(contents), item["turns"])
+        # Right after the count, so a reader of the manifest sees both together.
+        ordered: dict[str, Any] = {}
+        for key, value in item.items():
+            ordered[key] = value
+            if key == "turns":
+                ordered["turnContents"] = contents
+        item.clear()
+        item.update(ordered)
+
+
 VECTORS: list[dict[str, Any]] = []
 FILES: dict[str, bytes] = {}
 
@@ -150,6 +216,8 @@ def add(
     path = f"{category}/{short}.json"
     assert path not in FILES, path
     FILES[path] = data if isinstance(data, bytes) else enc(data)
+    if expect["result"] == "load":
+        turn_contents(FILES[path], expect)
     entry: dict[str, Any] = {
         "name": name,
         "file": path,
@@ -1211,6 +1279,36 @@ add(
     load([], [S(f"sessions[{i}]", why) for i, (_, why) in enumerate(_ALL_BAD)], lossy=True),
 )
 
+# Upstream's worst case: every record is an object whose only fault is a date that does not
+# parse (invalid for JavaScript's Date too). Upstream skips such a session silently, starts
+# empty and overwrites the file at the next save with no backup: the user's whole history is
+# gone. A v1 reader skips each with a WARNING, loads an empty store, keeps the file in place
+# (a valid envelope is not corrupt) and, the load being lossy, backs it up before any save.
+_BAD_DATES: list[tuple[Any, str]] = [
+    (session("t0", created="yesterday", turns=[turn()]), "createdAt 'yesterday'"),
+    (
+        session("t1", "2026-13-01T12:00:00.000Z", created=T, turns=[turn()]),
+        "lastAccessedAt month 13",
+    ),
+    (session("t2", created="", turns=[turn("kept?", "no")]), "createdAt empty"),
+    (session("t3", "2026-01-01T25:00:00.000Z", turns=[turn()]), "hour 25 in both times"),
+]
+add(
+    "records",
+    "all-sessions-invalid-timestamps",
+    "Every session record is an object with valid turns whose createdAt or lastAccessedAt "
+    "does not parse (nor does it for JavaScript's Date). Each is skipped with a WARNING "
+    "naming it and the store loads empty; the file is not moved aside (its envelope is "
+    "valid) and stays as it is until the first save, which must find the original bytes in "
+    "a backup (lossy). Upstream skips such sessions silently and overwrites the file with "
+    "no backup.",
+    "B15",
+    doc(*(record for record, _ in _BAD_DATES)),
+    False,
+    False,
+    load([], [S(f"sessions[{i}]", why) for i, (_, why) in enumerate(_BAD_DATES)], lossy=True),
+)
+
 # ---------------------------------------------------------------------------------------------
 # ids/ — the one grammar ^[A-Za-z0-9_-]{1,256}$ (B08, applied by the reader: B15)
 
@@ -1404,8 +1502,8 @@ add(
 )
 
 # Sub-millisecond digits in one position at a time: truncated to the millisecond; lossy when
-# a dropped digit is not zero. The manifest states createdAt and lastAccessedAt as loaded; of
-# turns it states only how many load.
+# a dropped digit is not zero. The manifest states createdAt, lastAccessedAt and every turn's
+# timestamp as loaded: truncated, in writer form.
 for _frac, _lossy in ((".123456Z", True), (".123000Z", False)):
     _text = "2026-01-01T12:00:00" + _frac
     _cut = "2026-01-01T12:00:00.123Z"
@@ -1822,7 +1920,9 @@ def write(out: Path) -> None:
         target = out / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+    # Turn contents may hold lone surrogates: escaped like the vector files' (see enc()).
     text = json.dumps(manifest(), indent=2, ensure_ascii=False) + "\n"
+    text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     (out / "manifest.json").write_bytes(text.encode("utf-8"))
 
 
