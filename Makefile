@@ -25,7 +25,7 @@ lint: setup
 
 # --dist loadgroup: tests/test_wheel.py shares one build and one install in one xdist group.
 test: lint
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info build dist

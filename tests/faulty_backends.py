@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 from typing import Any
 
 from independent_backend import IndependentFileStorage, _Session
@@ -81,5 +82,45 @@ class SwallowsFlushErrors(IndependentFileStorage):
 
 
 def undeclared_factory(path: Any, *, clock: Any) -> IndependentFileStorage:
-    """A factory without sessionspec_levels: the kit must verify it as core only."""
+    """A factory without sessionspec_levels: the kit must refuse to guess its levels."""
     return IndependentFileStorage(path, clock=clock)
+
+
+# -- backends the kit must not judge, or must judge in bounded time -------------------------
+
+
+class FlushHangsOnceUsed(IndependentFileStorage):
+    """flush() never returns once a session was created (the preflight, which creates
+    nothing, passes): the kit must stop with a FAIL naming the call, in bounded time."""
+
+    def create_session(self) -> str:
+        self._hang = True
+        return super().create_session()
+
+    def flush(self) -> None:
+        if getattr(self, "_hang", False):
+            threading.Event().wait()
+        super().flush()
+
+
+def wrong_signature(path: Any) -> IndependentFileStorage:
+    """A factory without the ``clock`` keyword: a preflight error, not conformance FAILs."""
+    return IndependentFileStorage(path, clock=lambda: None)  # pragma: no cover
+
+
+wrong_signature.sessionspec_levels = ("file-v1",)  # type: ignore[attr-defined]
+
+
+class InitRaises(IndependentFileStorage):
+    """__init__ raises: a preflight error."""
+
+    def __init__(self, path: Any, *, clock: Any) -> None:
+        raise RuntimeError("cannot connect to the session store")
+
+
+def path_cannot_open(path: Any, *, clock: Any) -> IndependentFileStorage:
+    """Opens a path under a regular file, whatever the kit asks: ENOTDIR at once."""
+    return IndependentFileStorage("/etc/hostname/sessions.json", clock=clock)
+
+
+path_cannot_open.sessionspec_levels = ("file-v1",)  # type: ignore[attr-defined]

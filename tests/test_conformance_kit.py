@@ -10,12 +10,14 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from faulty_backends import AddTurnDoesNotTouch, undeclared_factory
+from faults.core import UppercaseIds
+from faulty_backends import undeclared_factory
 from independent_backend import IndependentFileStorage, IndependentMemoryStorage
 
 from sessionspec.conformance import Status, verify
 from sessionspec.conformance.checks_vectors import manifest
 from sessionspec.conformance.cli import main
+from sessionspec.conformance.errors import LevelsError
 from sessionspec.conformance.registry import all_checks
 from sessionspec.conformance.report import validate_report
 from sessionspec.spec import Level, behaviours
@@ -60,13 +62,14 @@ def test_memory_only_backend_passes_core_and_the_rest_is_not_applicable() -> Non
     assert report.exit_code == 0
 
 
-def test_undeclared_factory_is_verified_as_core_only_and_the_report_says_so() -> None:
-    report = verify(undeclared_factory, profile="smoke", only=["B07", "B09", "B13"])
+def test_undeclared_factory_is_an_error_naming_the_attribute_and_the_option() -> None:
+    with pytest.raises(LevelsError, match=r"sessionspec_levels.*--level"):
+        verify(undeclared_factory, profile="smoke", only=["B07"])
+    report = verify(undeclared_factory, levels=["core"], profile="smoke", only=["B07", "B09"])
     assert report.levels == ["core"]
-    assert "declares no sessionspec_levels" in report.levels_source
+    assert report.levels_source == "given with --level"
     assert report.results["B07"].status is Status.PASS
     assert report.results["B09"].status is Status.NA
-    assert report.results["B13"].status is Status.NA
     assert report.results["B01"].status is Status.SKIP
 
 
@@ -80,15 +83,16 @@ def test_level_override_replaces_the_declaration() -> None:
 
 
 def test_machine_failure_report_is_schema_valid_with_program_and_replay() -> None:
-    report = verify(AddTurnDoesNotTouch, profile="smoke", only=["B02"])
+    report = verify(UppercaseIds, profile="smoke", only=["B01"])
     validate_report(report.to_dict())
-    assert report.results["B02"].status is Status.FAIL
+    assert report.results["B01"].status is Status.FAIL
     assert report.exit_code == 1
-    machine = [c for c in report.results["B02"].failures if c.name == "state_machine"]
-    assert machine, [c.check for c in report.results["B02"].checks]
-    assert "storage.add_turn(" in (machine[0].program or "")
-    assert "profile smoke" in (machine[0].replay or "")
-    assert "reproduce_failure" in (machine[0].replay or "")
+    machine = [c for c in report.results["B01"].failures if c.name == "state_machine"]
+    assert machine, [c.check for c in report.results["B01"].checks]
+    assert "m.create()" in (machine[0].program or "")
+    assert "--profile smoke" in (machine[0].replay or "")
+    assert "m.create()" in (machine[0].replay_script or "")
+    assert machine[0].diff, "a structural difference, not a dump"
 
 
 def test_every_check_names_exactly_one_behaviour_and_every_behaviour_has_checks() -> None:

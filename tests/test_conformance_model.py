@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sessionspec.conformance.file_strategies import VECTORS_NOW, vectors
 from sessionspec.conformance.model import StoreModel
+from sessionspec.conformance.oracle import MAX_SESSIONS, SESSION_TTL
+from sessionspec.conformance.oracle_reader import expected_load
 from sessionspec.conformance.strategies import keep_surrogates_lone
-from sessionspec.spec import MAX_SESSIONS, SESSION_TTL
+from sessionspec.spec import ConversationTurn, SessionData
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -47,6 +50,40 @@ def test_mutations_on_expired_sessions_do_nothing() -> None:
     assert created is True
 
 
+def test_ids_outside_the_grammar_are_unknown_to_the_model() -> None:
+    model = StoreModel()
+    model.create("a", NOW)
+    assert model.live("a\n", NOW) is None
+    assert model.get("", NOW) is None
+    assert model.delete("a" * 257, NOW) is False
+
+
 def test_adjacent_surrogates_are_kept_lone() -> None:
     assert keep_surrogates_lone("\ud800\udfff") == "\ud800 \udfff"
     assert keep_surrogates_lone("\udfff\ud800") == "\udfff\ud800"
+
+
+def test_load_adopts_a_foreign_file_in_list_order() -> None:
+    """After load, list order, tie order (file position) and what a touch does are what a
+    reopened backend shows (SPEC.md §1.3, B04)."""
+    vector = next(v for v in vectors() if v.name == "order-ties-interleaved")
+    loaded = expected_load(vector.raw, vector.now)
+    model = StoreModel()
+    model.create("old", vector.now)
+    model.delete("old", vector.now)
+    model.load(loaded.sessions, loaded.expired)
+    assert [s.id for s in model.list(vector.now)] == ["z", "y1", "y2", "x1", "x2", "x3"]
+    assert model.deleted == set()
+    model.ensure("y2", vector.now)  # a touch at now makes it first
+    assert [s.id for s in model.list(vector.now)][:2] == ["y2", "z"]
+
+
+def test_load_keeps_expired_sessions_until_purged() -> None:
+    moment = VECTORS_NOW - SESSION_TTL - timedelta(milliseconds=1)
+    expired = SessionData("gone", moment, moment, (ConversationTurn("p", "r", moment),))
+    model = StoreModel()
+    model.load([], [expired])
+    assert model.is_expired("gone", VECTORS_NOW)
+    assert model.has_pending_expired(VECTORS_NOW)
+    assert model.list(VECTORS_NOW) == []
+    assert not model.has_pending_expired(VECTORS_NOW)

@@ -1,20 +1,16 @@
-"""The conformance kit proves itself: every seeded fault of tests/faults is caught, and named.
+"""The conformance kit proves itself: every seeded fault of tests/faults is caught, and named
+exactly: one root cause, one FAIL.
 
-For each faulty backend the kit runs in-process and the verdict must be FAIL with the fault's
-target behaviour among the failing ones; the reference backends (and the seams the faults are
-built on) must pass. docs/mutation-testing.md and docs/kill-matrix.md explain the choices:
-
-- Profile ``smoke`` and only the target behaviour: the gate asks "does the kit catch this
-  fault under the right name", not "what else does it trip" (the kill matrix answers that,
-  on demand, with the full ``ci`` run). The target's deterministic checks run first; the
-  stateful machine (the slow part, because it shrinks what it finds) runs only when they all
-  pass, so most faults cost well under a second and the gate stays within its CI budget.
-- One test per fault, so ``pytest -n 2`` spreads them over both cores.
+For each faulty backend the kit runs in-process, every behaviour, with the ``smoke`` profile,
+and the set of failing behaviours must be exactly the fault's target, or the target and the
+behaviours the fault declares (``also=``, each with the reason the same bug breaks that rule
+too). The reference backends (and the seams the faults are built on) must pass. One test per
+fault, so ``pytest -n 2`` spreads them over both cores. docs/kill-matrix.md shows the same
+runs as a table (``python -m tests.faults.kill_matrix``).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -22,8 +18,6 @@ from faults import CONTROLS, FAULTS, Fault
 
 from sessionspec import conformance
 from sessionspec.conformance import Report, Status
-from sessionspec.conformance.context import PROFILES
-from sessionspec.conformance.registry import all_checks
 from sessionspec.reference import FileSessionStorage, InMemorySessionStorage
 from sessionspec.spec import Level, behaviour, behaviours
 
@@ -62,19 +56,6 @@ def _story(report: Report) -> str:
     return "\n".join(lines) or "(no failing check)"
 
 
-def catch(item: Fault, profile: str = GATE_PROFILE) -> Report:
-    """Verify a faulty backend on its target: deterministic checks first, then the machine."""
-    targeted = [
-        c.node_id
-        for c in all_checks()
-        if c.behaviour.id == item.target and c.name != "state_machine"
-    ]
-    report = conformance.verify(item.factory, profile=profile, only=targeted)
-    if report.results[item.target].status is Status.FAIL:
-        return report
-    return conformance.verify(item.factory, profile=profile, only=[item.target])
-
-
 def test_every_behaviour_has_a_fault() -> None:
     targets = {item.target for item in FAULTS}
     assert targets == {b.id for b in behaviours()}
@@ -84,15 +65,20 @@ def test_every_behaviour_has_a_fault() -> None:
 
 
 @pytest.mark.parametrize("item", _params())
-def test_kit_catches_fault(item: Fault) -> None:
+def test_kit_fails_exactly_the_faults_behaviour(item: Fault) -> None:
     levels = {Level(level) for level in item.levels}
     assert behaviour(item.target).level in levels | {Level.CORE}, "the fault's level is claimed"
-    report = catch(item)
+    report = conformance.verify(item.factory, profile=GATE_PROFILE)
     assert not report.ok, f"{item.name}: the kit passed a faulty backend ({item.description})"
     failing = _failing(report)
     assert item.target in failing, (
         f"{item.name} ({item.description}) was caught as {sorted(failing)}, not as {item.target}:"
         f"\n{_story(report)}"
+    )
+    declared = {bid for bid, _reason in item.also}
+    assert failing == {item.target} | declared, (
+        f"{item.name}: one root cause, one FAIL: expected {sorted({item.target} | declared)},"
+        f" got {sorted(failing)}:\n{_story(report)}"
     )
 
 
@@ -109,26 +95,3 @@ def test_correct_backends_pass(factory: Any) -> None:
         assert counts["PASS"] == len(behaviours()), counts
     else:
         assert counts["PASS"] + counts["N/A"] == len(behaviours()) and counts["FAIL"] == 0, counts
-
-
-#: Faults of the rules spec 1.1 gave an owner: the full ``ci`` verdict, every behaviour run,
-#: must fail their owner and nothing else (SPEC.md §9; issue "Spec 1.1").
-EXACT_OWNERS = (
-    "get-session-touches",
-    "get-cid-touches",
-    "keeps-callers-turns-list",
-    "mutable-snapshot-turns",
-    "close-forgets-on-failure",
-)
-
-
-@pytest.mark.parametrize("name", EXACT_OWNERS)
-def test_fault_fails_exactly_the_behaviour_that_owns_its_rule(
-    name: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Shrinking is bounded in wall time; under CI load a cut-short shrink gives another
-    # program. Unbounded here, the verdict depends only on the seed (it takes ~25 s a fault).
-    monkeypatch.setitem(PROFILES, "ci", replace(PROFILES["ci"], shrink_seconds=600))
-    item = next(f for f in FAULTS if f.name == name)
-    report = conformance.verify(item.factory, profile="ci")
-    assert _failing(report) == {item.target}, _story(report)

@@ -353,7 +353,9 @@ def test_plugin_runs_the_kit(installed: Installed, user_project: Path) -> None:
     )
     assert done.returncode == 0, shown(done)
     assert "PASSED test_mine.py::test_mine" in done.stdout, shown(done)
-    # The kit's items hang off the session, so their node ids read "::B01-create-session::...".
-    kit = re.findall(r"^PASSED (?:::)?B\d\d-[a-z0-9-]+::\S+", done.stdout, re.MULTILINE)
+    # The kit's items are collected under sessionspec[TARGET]::B01-create-session::...
+    kit = re.findall(
+        r"^PASSED sessionspec\[[^\]]+\]::B\d\d-[a-z0-9-]+::\S+", done.stdout, re.MULTILINE
+    )
     assert kit, f"the kit's checks did not run\n{shown(done)}"
     assert "sessionspec conformance" in done.stdout, shown(done)

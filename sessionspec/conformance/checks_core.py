@@ -11,20 +11,57 @@ from datetime import timedelta, timezone
 
 from sessionspec.conformance.context import CheckContext
 from sessionspec.conformance.fsutil import document, record, write_bytes
+from sessionspec.conformance.oracle import MAX_SESSIONS, SESSION_TTL, to_millis
 from sessionspec.conformance.registry import check
 from sessionspec.conformance.strategies import SPECIAL_CHARACTERS
-from sessionspec.spec import (
-    MAX_SESSIONS,
-    SESSION_TTL,
-    ConversationTurn,
-    Level,
-    SessionStorage,
-    ValidationError,
-    to_millis,
-)
+from sessionspec.spec import ConversationTurn, Level, SessionStorage, ValidationError
 
 UUID4 = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
 MS = timedelta(milliseconds=1)
+
+# -- how a ValidationError states the id rule (SPEC.md §1.1, B08) -----------------------------
+
+#: The length: "1 to 256", "1-256", "{1,256}", "between 1 and 256" (a 1, then a 256 a few
+#: characters on), or a 256 with "non-empty" or "at least one" for the lower bound.
+_LENGTH_RANGE = re.compile(r"(?<![0-9])1(?![0-9])[^0-9]{1,12}?(?<![0-9])256(?![0-9])")
+_MAXIMUM = re.compile(r"(?<![0-9])256(?![0-9])")
+_NON_EMPTY = re.compile(r"non-?empty|not (?:be )?empty|at least (?:1|one)\b", re.IGNORECASE)
+#: A character class as in the pattern, ``[A-Za-z0-9_-]``; its ranges are removed before
+#: looking for "_" and "-", so the "-" of "A-Z" does not count as stating the hyphen.
+_CLASS = re.compile(r"\[([^\]]*)\]")
+_RANGE = re.compile(r"[^\\]-[^\]]")
+_QUOTED = re.compile(r"""(['"`])([_-])\1""")
+
+
+def _class_members(message: str) -> str:
+    """The single characters named in the message's character classes (ranges left out)."""
+    return "".join(_RANGE.sub("", found) for found in _CLASS.findall(message))
+
+
+def states_id_rule(message: str) -> bool:
+    """True when ``message`` (a ValidationError's) states the session-id rule of SPEC.md §1.1
+    that B08 requires it to state: the length, 1 to 256, and the characters allowed, ASCII
+    letters, digits, ``_`` and ``-``, and nothing else.
+
+    Each part may be written as the pattern (``^[A-Za-z0-9_-]{1,256}$``) or in words: the
+    length as "1 to 256" (any few characters between the numbers) or "256" with "non-empty";
+    letters as ``A-Z`` and ``a-z``, or "ASCII letters"; digits as ``0-9``, or "ASCII ...
+    digits"; the underscore and the hyphen in a character class, quoted (``'_'``, ``"-"``) or
+    named ("underscore", "hyphen", "dash"). The spec's own ``SESSION_ID_RULE`` passes; a
+    message that gives only the length ("at most 256 characters") or only the characters does
+    not. Used by B08's deterministic check and by the state machine's ``ensure_invalid``.
+    """
+    lowered = message.lower()
+    length = bool(_LENGTH_RANGE.search(message)) or (
+        bool(_MAXIMUM.search(message)) and bool(_NON_EMPTY.search(message))
+    )
+    ascii_words = "ascii" in lowered
+    letters = ("A-Z" in message and "a-z" in message) or (ascii_words and "letter" in lowered)
+    digits = "0-9" in message or (ascii_words and "digit" in lowered)
+    named = _class_members(message) + "".join(m[2] for m in _QUOTED.finditer(message))
+    underscore = "_" in named or "underscore" in lowered
+    hyphen = "-" in named or "hyphen" in lowered or "dash" in lowered
+    return length and letters and digits and underscore and hyphen
 
 
 def _ids(storage: SessionStorage) -> list[str]:
@@ -32,8 +69,7 @@ def _ids(storage: SessionStorage) -> list[str]:
 
 
 def _reopen(ctx: CheckContext, storage: SessionStorage) -> SessionStorage:
-    storage.close()
-    return ctx.open()
+    return ctx.reopen(storage)
 
 
 @check("B01")
@@ -134,6 +170,13 @@ def reset_keeps_identity(ctx: CheckContext) -> None:
 @check("B04")
 def ties_ordered_by_access(ctx: CheckContext) -> None:
     """Equal timestamps list latest access first, and the order survives reopen."""
+    # The tie order below rests on ensure_session touching (B07's rule): probed first on a
+    # store of its own, where a touch shows in the timestamp.
+    probe = ctx.open(ctx.dir / "probe" / "sessions.json")
+    probe_id = probe.create_session()
+    ctx.clock.advance(MS)
+    probe.ensure_session(probe_id)
+    _require_touched(ctx, probe, probe_id, "B07", "ensure_session on a live session")
     storage = ctx.open()
     a, b, c = (storage.create_session() for _ in range(3))
     storage.ensure_session(a)  # same millisecond: only the access order changes
@@ -151,10 +194,25 @@ def order_follows_last_access(ctx: CheckContext) -> None:
     second = storage.create_session()
     ctx.clock.advance(MS)
     storage.add_turn(first, ConversationTurn("p", "r", ctx.clock()))
+    _require_touched(ctx, storage, first, "B02", "add_turn")
     ctx.expect_equal(_ids(storage), [first, second], "the session touched last comes first")
     ctx.clock.advance(MS)
     storage.set_codex_conversation_id(second, "c")
+    _require_touched(ctx, storage, second, "B06", "set_codex_conversation_id")
     ctx.expect_equal(_ids(storage), [second, first], "the session touched last comes first")
+
+
+def _require_touched(
+    ctx: CheckContext, storage: SessionStorage, session_id: str, owner: str, call: str
+) -> None:
+    """An order check needs the call to have touched the session (``owner``'s rule): if it
+    did not, the order is that behaviour's failure, not the list's (B04)."""
+    data = storage.get_session(session_id)
+    ctx.require(
+        owner,
+        data is not None and data.last_accessed_at == to_millis(ctx.clock()),
+        f"{call} did not touch the session, so list order cannot be judged",
+    )
 
 
 @check("B05")
@@ -274,13 +332,19 @@ GRAMMAR_EDGES: list[object] = [
 
 @check("B08")
 def rejects_grammar_edges(ctx: CheckContext) -> None:
-    """ensure_session rejects every value outside the grammar with a ValidationError."""
+    """ensure_session rejects every value outside the grammar with a ValidationError whose
+    message states the rule (``states_id_rule``), and changes nothing (B08)."""
     storage = ctx.open()
     for value in GRAMMAR_EDGES:
         try:
             storage.ensure_session(value)  # type: ignore[arg-type]
         except ValidationError as exc:
-            ctx.expect("256" in str(exc), "the message must state the rule", actual=str(exc))
+            ctx.expect(
+                states_id_rule(str(exc)),
+                f"ensure_session({value!r:.30}): the ValidationError must state the rule: 1 to"
+                " 256 characters, ASCII letters, digits, '_' and '-' only (SPEC.md §1.1)",
+                actual=str(exc),
+            )
         except Exception as exc:
             ctx.expect(False, f"{value!r:.30}: wrong exception", actual=repr(exc))
         else:
@@ -309,7 +373,7 @@ def round_trip_exact(ctx: CheckContext) -> None:
             ctx.clock.advance(timedelta(microseconds=700))
     before = storage.list_sessions()
     after = _reopen(ctx, storage).list_sessions()
-    ctx.expect_equal(after, before, "the state after reopen must equal the state before")
+    ctx.expect_same_store(after, before, "the state after reopen must equal the state before")
     for data in after:
         for moment in (data.created_at, data.last_accessed_at, *(t.timestamp for t in data.turns)):
             ctx.expect(
@@ -404,6 +468,13 @@ def evicts_least_recently_accessed(ctx: CheckContext) -> None:
         ids.append(storage.create_session())
         ctx.clock.advance(MS)
     storage.ensure_session(ids[0])  # now the most recent: ids[1] is the least recent
+    _require_touched(ctx, storage, ids[0], "B07", "ensure_session on a live session")
+    order = _ids(storage)
+    ctx.require(
+        "B04",
+        order[:1] == [ids[0]] and order[-1:] == [ids[1]],
+        "list order does not follow last access, so which session is least recent is moot",
+    )
     newest = storage.create_session()
     listed = _ids(storage)
     ctx.expect_equal(len(listed), MAX_SESSIONS, "the store must hold exactly 100 sessions")

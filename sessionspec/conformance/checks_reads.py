@@ -88,6 +88,11 @@ def reads_do_not_change_the_cap_victim(ctx: CheckContext) -> None:
     storage.get_session(oldest)
     storage.get_codex_conversation_id(oldest)
     storage.create_session()
+    ctx.require(
+        "B18",
+        len(storage.list_sessions()) == 100,
+        "a create past the cap must leave exactly 100 sessions",
+    )
     ctx.expect(
         storage.get_session(oldest) is None,
         "after reads of the least recently accessed session, a create past the cap must still"
@@ -106,9 +111,8 @@ def reads_are_not_saved(ctx: CheckContext) -> None:
     storage.get_session(older)
     storage.get_codex_conversation_id(older)
     storage.list_sessions()
-    storage.close()
-    reopened = ctx.open()
-    ctx.expect_equal(_view(reopened), before, "reads were saved: reopen shows them as touches")
+    reopened = ctx.reopen(storage)
+    ctx.expect_same_store(_view(reopened), before, "reads were saved: reopen shows them as touches")
 
 
 @check("B23", requires=Level.FILE_V1)
@@ -194,8 +198,9 @@ def caller_list_is_copied(ctx: CheckContext) -> None:
     storage.add_turn(session_id, ConversationTurn("three", "3", ctx.clock()))
     given.clear()
     data = storage.get_session(session_id)
+    # Which turns the store holds is this rule; their order is add_turn's (B02).
     ctx.expect_equal(
-        [t.prompt for t in getattr(data, "turns", ())],
+        sorted(t.prompt for t in getattr(data, "turns", ())),
         ["one", "three"],
         "the store follows edits of the list the caller passed as turns=",
     )

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sessionspec.conformance.context import CheckContext
 from sessionspec.conformance.fsutil import document, write_bytes
+from sessionspec.conformance.oracle import STALE_TEMP_AGE
 from sessionspec.conformance.registry import check
-from sessionspec.spec import STALE_TEMP_AGE
 
 _OLD = 10 * 3600  # seconds: far older than the hour, so only the kind of entry decides
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from sessionspec.conformance.clock import EPOCH
 from sessionspec.conformance.loading import load_target
-from sessionspec.spec import ConversationTurn, SessionData, SessionStorage, format_timestamp
+from sessionspec.conformance.oracle import format_timestamp
+from sessionspec.spec import ConversationTurn, SessionData, SessionStorage
 
 
 def _open(target: str, path: str, epoch_ms: str) -> SessionStorage:
@@ -34,11 +35,20 @@ def session_as_json(session: SessionData) -> dict[str, Any]:
     """A process-neutral rendering (json.dumps escapes lone surrogates)."""
     return {
         "id": session.id,
-        "createdAt": format_timestamp(session.created_at),
-        "lastAccessedAt": format_timestamp(session.last_accessed_at),
-        "turns": [[t.prompt, t.response, format_timestamp(t.timestamp)] for t in session.turns],
+        "createdAt": _moment(session.created_at),
+        "lastAccessedAt": _moment(session.last_accessed_at),
+        "turns": [[t.prompt, t.response, _moment(t.timestamp)] for t in session.turns],
         "codexConversationId": session.codex_conversation_id,
     }
+
+
+def _moment(value: Any) -> str:
+    """The writer form of an aware datetime; anything else shown as it is, so the parent
+    reports a difference (B09), not a crash of this child."""
+    try:
+        return format_timestamp(value)
+    except Exception:
+        return f"not an aware datetime: {value!r}"
 
 
 def mutate_two_instances(target: str, path: str, epoch_ms: str) -> int:

@@ -1,5 +1,11 @@
 """The ``sessionspec`` command: ``verify TARGET``, ``catalogue``, ``check FILE...``, ``vectors``.
 
+``verify`` exit status (:mod:`sessionspec.conformance.errors`): 0 every behaviour of the
+claimed levels passed; 1 a behaviour failed or a call hung; 2 the run could not start (the
+TARGET does not load, no levels, the preflight failed, bad arguments); 130 interrupted
+(Ctrl-C), after writing the partial report. ``verify --replay FILE``: 1 when the script's
+divergence shows again, 0 when it does not, 2 when the script cannot run.
+
 ``check`` exit status: 0 every file is a clean load; 1 some file is a lossy load or would be
 moved aside; 2 some file cannot be read or is too large, or bad arguments.
 ``vectors export DIR`` exit status: 0 written; 2 files exist (without --force) or an error.
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -18,10 +25,11 @@ from rich.markup import escape
 
 from sessionspec import version_line
 from sessionspec.conformance.context import PROFILES
-from sessionspec.conformance.loading import TargetError
+from sessionspec.conformance.errors import KitError
 from sessionspec.conformance.registry import Check
-from sessionspec.conformance.report import CheckResult, Status, write_outputs
+from sessionspec.conformance.report import CheckResult, Report, Status, write_outputs
 from sessionspec.conformance.vectors_export import ExportError, export_vectors
+from sessionspec.conformance.watchdog import DEFAULT_STEP_TIMEOUT
 from sessionspec.reference.inspection import (
     DEFAULT_MAX_BYTES,
     exit_code,
@@ -50,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "target",
         metavar="TARGET",
-        help="factory(path, *, clock) as 'module:attr' or 'path/to/backend.py:attr'",
+        nargs="?",
+        help="factory(path, *, clock) as 'module:attr' or 'path/to/backend.py:attr'"
+        " (with --replay: replaces the script's own TARGET)",
     )
     verify.add_argument(
         "--level",
@@ -65,6 +75,27 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         metavar="ID",
         help="run only these behaviours or checks (B07, ensure-session, B07-...::name)",
+    )
+    verify.add_argument(
+        "--step-timeout",
+        type=float,
+        default=DEFAULT_STEP_TIMEOUT,
+        metavar="SECONDS",
+        help=f"the longest one backend call may take before the run stops with a FAIL naming"
+        f" it (default {DEFAULT_STEP_TIMEOUT:g})",
+    )
+    verify.add_argument(
+        "--replay",
+        type=Path,
+        metavar="FILE",
+        help="run a FAIL's replay script through the kit instead of verifying",
+    )
+    verify.add_argument(
+        "--replay-dir",
+        type=Path,
+        metavar="DIR",
+        help="where to write the replay scripts of state machine FAILs (default: the folder"
+        " of the first report written, else ./sessionspec-replays)",
     )
     verify.add_argument("--json", type=Path, metavar="PATH", help="write the JSON report")
     verify.add_argument("--junit", type=Path, metavar="PATH", help="write a JUnit XML report")
@@ -201,13 +232,28 @@ def main(argv: list[str] | None = None) -> int:
         return _check(args)
     if args.command == "vectors":
         return _export(args)
+    return _verify(args, console)
+
+
+def _verify(args: argparse.Namespace, console: Console) -> int:
+    """Run ``verify`` (or ``verify --replay``); exit status as the module says."""
     from sessionspec.conformance.engine import Verification
 
+    if args.replay is not None:
+        return _replay(args, console)
+    if args.target is None:
+        console.print("[red]error:[/] verify needs a TARGET (or --replay FILE)")
+        return 2
     try:
         verification = Verification(
-            args.target, levels=args.level, profile=args.profile, seed=args.seed, only=args.only
+            args.target,
+            levels=args.level,
+            profile=args.profile,
+            seed=args.seed,
+            only=args.only,
+            step_timeout=args.step_timeout,
         )
-    except (TargetError, ValueError) as exc:
+    except ValueError as exc:  # KitError (TargetError, LevelsError) and bad arguments
         console.print(f"[red]error:[/] {escape(str(exc))}")
         return 2
 
@@ -220,10 +266,64 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     with verification:
-        report = verification.run_all(progress)
+        try:
+            report = verification.run_all(progress)
+        except KitError as exc:  # the preflight
+            console.print(f"[red]error:[/] {escape(str(exc))}")
+            return 2
+        except KeyboardInterrupt:  # during the preflight: nothing to report
+            console.print("[red]interrupted[/]")
+            return 130
+    _write_replays(report, args)
     report.print(console)
     write_outputs(report, json_path=args.json, junit_path=args.junit, markdown_path=args.markdown)
+    if report.stopped is not None:
+        # A hung call still runs in its thread and may hold locks the interpreter's exit
+        # would wait for (a backend's atexit save): end the process now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130 if report.stopped.startswith("interrupted") else 1)
     return report.exit_code
+
+
+def _write_replays(report: Report, args: argparse.Namespace) -> None:
+    """Write each FAIL's replay script next to the reports, and name it in the result."""
+    scripts = [
+        item for result in report.results.values() for item in result.checks if item.replay_script
+    ]
+    if not scripts:
+        return
+    folder = args.replay_dir or next(
+        (path.parent for path in (args.json, args.junit, args.markdown) if path is not None),
+        Path("sessionspec-replays"),
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in scripts:
+        path = folder / (item.check.split("::", 1)[0] + ".py")
+        path.write_text(item.replay_script or "", encoding="utf-8")
+        item.replay_path = str(path)
+
+
+def _replay(args: argparse.Namespace, console: Console) -> int:
+    """``verify --replay FILE [TARGET]``: 1 when the divergence shows again, else 0."""
+    from sessionspec.conformance.replay import render_divergence, run_replay
+
+    try:
+        outcome = run_replay(args.replay, args.target)
+    except ValueError as exc:  # KitError: not a script, the target does not load
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        return 2
+    if outcome.divergence is None:
+        console.print(
+            f"replayed {escape(str(args.replay))} against {escape(outcome.target)}:"
+            f" no divergence in {outcome.steps} steps"
+        )
+        return 0
+    console.print(
+        f"replayed {escape(str(args.replay))} against {escape(outcome.target)}:", highlight=False
+    )
+    console.print(render_divergence(outcome.divergence), markup=False, highlight=False)
+    return 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
+import json
 import logging
 import os
 import shutil
@@ -14,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from sessionspec.conformance.clock import FakeClock
-from sessionspec.conformance.registry import Check, expect
-from sessionspec.spec import Level, SessionData, SessionStorage
+from sessionspec.conformance.registry import Check, PreconditionFailed, expect
+from sessionspec.spec import Level, SessionData, SessionStorage, writer_validator
+
+ZERO = datetime.timedelta(0)
 
 
 @dataclass(frozen=True)
@@ -25,21 +29,21 @@ class Profile:
     name: str
     max_examples: int
     step_count: int
-    #: How many machine runs at most: each rerun masks the behaviours already found failing.
-    machine_runs: int
     derandomize: bool
     #: How many large saves the B19 concurrent reader watches.
     reader_saves: int
     #: Mutations per burst in B21.
     burst: int
-    #: Upper bound on hypothesis shrinking per machine failure.
+    #: The shrink budget of a machine failure, in program runs: the same result every run.
+    shrink_runs: int
+    #: A wall-time backstop on the machine run, for slow backends (the report says if hit).
     shrink_seconds: int
 
 
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile("smoke", 10, 25, 2, True, 8, 40, 10),
-    "ci": Profile("ci", 35, 40, 4, True, 20, 200, 20),
-    "thorough": Profile("thorough", 400, 80, 8, False, 80, 2000, 120),
+    "smoke": Profile("smoke", 10, 25, True, 8, 40, 40, 60),
+    "ci": Profile("ci", 35, 40, True, 20, 200, 300, 180),
+    "thorough": Profile("thorough", 400, 80, False, 80, 2000, 3000, 900),
 }
 
 
@@ -158,6 +162,72 @@ class CheckContext:
     def expect_equal(self, actual: object, expected: object, message: str) -> None:
         self.expect(actual == expected, message, expected=expected, actual=actual)
 
+    def expect_same_store(
+        self, actual: list[Any], expected: list[Any], message: str, *, fields: bool = False
+    ) -> None:
+        """Two views of a store (lists of sessions, their JSON objects, or (id, ...) tuples)
+        hold the same sessions: that is this check's point. That they are in the same order
+        is B04's rule, and that each holds the same fields B09's (a reader or writer that
+        garbles a field): preconditions here, unless this check is theirs, so one order or
+        field bug is one FAIL. ``fields``: the fields are this check's point too."""
+        ids_actual, ids_expected = _ids_of(actual), _ids_of(expected)
+        self.expect(
+            sorted(ids_actual) == sorted(ids_expected),
+            f"{message}: not the same sessions",
+            expected=ids_expected,
+            actual=ids_actual,
+        )
+        if self.behaviour_id != "B04" or ids_actual == ids_expected:
+            self.require("B04", ids_actual == ids_expected, f"{message}: not in the same order")
+        else:
+            self.expect(False, f"{message}: not in the same order", expected=ids_expected,
+                        actual=ids_actual)  # fmt: skip
+        by_id = dict(zip(ids_expected, expected, strict=True))
+        for session_id, item in zip(ids_actual, actual, strict=True):
+            want = by_id.get(session_id)
+            if fields or self.behaviour_id == "B09":
+                self.expect(item == want, message, expected=want, actual=item)
+            elif item != want:
+                self.require("B09", False, f"{message}: session {session_id!r} differs")
+        self.expect(actual == expected, message, expected=expected, actual=actual)
+
+    def reopen(self, storage: Any = None, path: Path | None = None) -> SessionStorage:
+        """Close ``storage`` (if given) and open the same path again, after requiring that
+        what the backend wrote there is a valid file (B10's rule: a BOM, invalid UTF-8 or a
+        schema error would make the reopen fail every check that reopens, for one cause)."""
+        before: Any = None
+        if storage is not None:
+            with contextlib.suppress(Exception):
+                before = storage.list_sessions()
+            storage.close()
+        self.require_valid_file(path or self.path)
+        reopened = self.open(path)
+        try:
+            after = reopened.list_sessions()  # SnapshotView: naive timestamps stop here (B09)
+        except PreconditionFailed:
+            raise
+        except Exception as exc:
+            self.require("B09", False, f"after reopen, list_sessions() raised {exc!r}")
+        if before is not None:
+            # close() flushes (B21): sessions memory held must not be lost at close. (How
+            # each is restored is B09's, and what this check judges.)
+            lost = [i for i in _ids_of(before) if i not in _ids_of(after)]
+            self.require("B21", not lost, f"sessions lost at close(): {lost!r:.200}")
+        return reopened
+
+    def require_valid_file(self, path: Path | None = None) -> None:
+        """What the backend saved at ``path`` (if anything) is UTF-8 JSON without a BOM that
+        validates against the writer profile (B10), as a precondition."""
+        problem = writer_problem(path or self.path)
+        self.require("B10", problem is None, f"the file the backend saved: {problem}")
+
+    def require(self, behaviour_id: str, condition: object, message: str) -> None:
+        """State what this check needs from another behaviour (``behaviour_id``) before it
+        can judge its own: when it does not hold, the check stops (PreconditionFailed), so
+        one root cause is one FAIL, of ``behaviour_id``, not one more of this behaviour."""
+        if not condition:
+            raise PreconditionFailed(behaviour_id, message)
+
     def cleanup(self) -> None:
         for storage in self._opened:
             with contextlib.suppress(Exception):
@@ -171,8 +241,52 @@ class CheckContext:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def writer_problem(path: Path) -> str | None:
+    """What makes the file at ``path`` not a valid writer-profile file, or None (also when
+    there is no file)."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return "it starts with a BOM"
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
+        return f"not UTF-8 JSON ({exc})"
+    error = next(iter(writer_validator().iter_errors(document)), None)
+    return None if error is None else f"{list(error.path)}: {error.message}"
+
+
+def _ids_of(items: list[Any]) -> list[Any]:
+    """The session ids of a store view: ``.id``, ``["id"]`` or the first of a tuple."""
+    ids = []
+    for item in items:
+        if isinstance(item, dict):
+            ids.append(item.get("id"))
+        elif isinstance(item, tuple):
+            ids.append(item[0] if item else None)
+        else:
+            ids.append(getattr(item, "id", item))
+    return ids
+
+
 def as_snapshot(item: Any) -> Any:
-    """``item`` with its turns as a tuple, when it is a SessionData holding another sequence."""
+    """``item`` with its turns as a tuple, when it is a SessionData holding another sequence.
+
+    A read whose timestamps are not aware UTC datetimes stops the check (B09's rule: "as
+    timezone-aware UTC datetimes"): comparing it would fail, or crash, every check that
+    reads, each under its own behaviour, for one root cause.
+    """
+    if isinstance(item, SessionData):
+        moments: list[Any] = [item.created_at, item.last_accessed_at]
+        with contextlib.suppress(TypeError):
+            moments += [getattr(turn, "timestamp", None) for turn in item.turns]
+        for moment in moments:
+            if isinstance(moment, datetime.datetime) and moment.utcoffset() != ZERO:
+                raise PreconditionFailed(
+                    "B09", f"a read returned {moment!r}, not an aware UTC datetime"
+                )
     if isinstance(item, SessionData) and type(item.turns) is not tuple:
         with contextlib.suppress(TypeError):
             return dataclasses.replace(item, turns=tuple(item.turns))

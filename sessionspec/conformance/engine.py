@@ -1,4 +1,11 @@
-"""The one engine behind the CLI, the pytest plugin and ``conformance.verify``."""
+"""The one engine behind the CLI, the pytest plugin and ``conformance.verify``.
+
+A run never goes green without checking and never hangs: levels must be declared or given
+(:class:`LevelsError`), the backend must survive a preflight (:meth:`Verification.preflight`,
+:class:`PreflightError`), every check runs under the watchdog's per-call limit
+(:mod:`sessionspec.conformance.watchdog`), and a hung call or Ctrl-C stops the run with a
+partial report whose unfinished checks say they did not run.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +19,20 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from sessionspec.conformance.clock import FakeClock
 from sessionspec.conformance.context import PROFILES, CheckContext, RunState, capture_logs
+from sessionspec.conformance.diff import structural_diff
+from sessionspec.conformance.errors import LevelsError, PreflightError
 from sessionspec.conformance.loading import load_target, target_for
-from sessionspec.conformance.registry import BehaviourViolation, Check, all_checks
+from sessionspec.conformance.registry import (
+    BehaviourViolation,
+    Check,
+    CheckNotRun,
+    PreconditionFailed,
+    all_checks,
+)
 from sessionspec.conformance.report import BehaviourResult, CheckResult, Report, Status, describe
+from sessionspec.conformance.watchdog import DEFAULT_STEP_TIMEOUT, Interrupted, run_bounded
 from sessionspec.spec import Level, behaviours, declared_levels
 
 #: Claiming a level implies the levels below it (SPEC.md §2.2).
@@ -36,13 +53,21 @@ def expand_levels(levels: Iterable[Level | str]) -> frozenset[Level]:
 def resolve_levels(
     factory: object, override: Iterable[Level | str] | None
 ) -> tuple[frozenset[Level], str]:
-    """The levels to verify and where they came from (for the report)."""
+    """The levels to verify and where they came from (for the report).
+
+    Never a silent default: a factory that declares no ``sessionspec_levels`` (a typo in the
+    attribute's name looks exactly like that) and no ``override`` is a :class:`LevelsError`.
+    """
     if override:
         return expand_levels(override), "given with --level"
     declared = declared_levels(factory)
     if declared is None:
-        return frozenset({Level.CORE}), (
-            "the factory declares no sessionspec_levels: verified as core only"
+        name = getattr(factory, "__qualname__", None) or repr(factory)
+        raise LevelsError(
+            f"{name} declares no levels: set sessionspec_levels on the factory, e.g. "
+            f"{name}.sessionspec_levels = ('file-v1',) (one of "
+            f"{', '.join(level.value for level in Level)}), or give the levels: --level LEVEL"
+            " (sessionspec verify), --sessionspec-level LEVEL (pytest), levels= (Python)"
         )
     return expand_levels(declared), "declared by the factory (sessionspec_levels)"
 
@@ -68,7 +93,10 @@ class Verification:
         profile: str = "ci",
         seed: int | None = None,
         only: Iterable[str] | None = None,
+        step_timeout: float = DEFAULT_STEP_TIMEOUT,
     ) -> None:
+        if step_timeout <= 0:
+            raise ValueError(f"the step timeout must be positive, got {step_timeout}")
         if isinstance(factory_or_target, str):
             factory = load_target(factory_or_target)
             target: str | None = factory_or_target
@@ -93,13 +121,28 @@ class Verification:
         )
         self.checks = all_checks()
         self.results: dict[str, CheckResult] = {}
+        self.step_timeout = step_timeout
+        #: Why the run stopped early (a hung call, Ctrl-C); None while it runs normally.
+        self.stopped: str | None = None
+        self._preflight_done = False
         if self.only:
             unknown = {
                 key for key in self.only if not any(_selected(c, {key}) for c in self.checks)
             }
             if unknown:
-                shutil.rmtree(self.run.workdir, ignore_errors=True)
+                self.close()
                 raise ValueError(f"--only names no behaviour or check: {sorted(unknown)}")
+            if not any(self.applicable(c) for c in self.checks if self.selected(c)):
+                levels = sorted(
+                    {c.behaviour.level.value for c in self.checks if self.selected(c)}
+                    | {c.requires.value for c in self.checks if self.selected(c)}
+                )
+                self.close()
+                raise LevelsError(
+                    f"--only {' '.join(sorted(self.only))} selects nothing this backend claims:"
+                    f" the selection needs level {' or '.join(levels)}, the backend claims"
+                    f" {', '.join(sorted(level.value for level in resolved))} ({source})"
+                )
 
     def __enter__(self) -> Self:
         return self
@@ -124,22 +167,123 @@ class Verification:
         """The check is among those ``--only`` selects (all when no ``--only``)."""
         return _selected(check, self.only)
 
+    def preflight(self) -> None:
+        """Construct the backend once on a fresh path, list its sessions, close it.
+
+        Raises :class:`PreflightError` (exit status 2) with the traceback when any of it
+        raises or hangs, so a factory with the wrong signature, an ``__init__`` that raises or
+        a backend that cannot open a path is one clear error, not a FAIL in every check.
+        Runs once per verification; :meth:`run_all` calls it first.
+        """
+        if self._preflight_done:
+            return
+        path = self.run.workdir / "preflight" / "store" / "sessions.json"
+        step = ["factory(path, clock=clock)"]
+
+        def attempt() -> None:
+            storage = self.run.factory(path, clock=FakeClock())
+            step[0] = "list_sessions()"
+            storage.list_sessions()
+            step[0] = "close()"
+            storage.close()
+
+        try:
+            with capture_logs():
+                _, hang = run_bounded(attempt, self.step_timeout)
+        except Interrupted:
+            raise KeyboardInterrupt from None
+        except Exception as exc:
+            trace = "".join(traceback.format_exception(exc))
+            raise PreflightError(
+                f"preflight: {step[0]} raised {type(exc).__name__}: {exc}\n"
+                f"(the kit constructs the backend as factory(path, clock=clock) on a fresh path "
+                f"{path}, calls list_sessions() and close() before any check)\n{trace}"
+            ) from None
+        if hang is not None:
+            raise PreflightError(
+                f"preflight: {step[0]} did not return within {self.step_timeout:g} s "
+                f"(--step-timeout): {hang.where}"
+            )
+        self._preflight_done = True
+
     def run_check(self, check: Check) -> CheckResult:
-        """Run one check (or mark it N/A); results are kept for the report."""
+        """Run one check (or mark it N/A, or not run once the run has stopped) under the
+        watchdog's per-call limit; results are kept for the report."""
         if not self.applicable(check):
             needed = check.requires if self.run.claims(check.behaviour.level) else None
             why = f"level {(needed or check.behaviour.level).value} not claimed"
-            result = CheckResult(check.node_id, check.name, Status.NA, why)
-            self.results[check.node_id] = result
-            return result
+            return self._keep(CheckResult(check.node_id, check.name, Status.NA, why))
+        if self.stopped is not None:
+            return self._keep(self._not_run(check))
         context = CheckContext(self.run, check)
         start = time.monotonic()
+        machine_before = self.run.cache.get("machine_seconds", 0.0)
+        try:
+            result, hang = run_bounded(lambda: self._judge(check, context), self.step_timeout)
+        except Interrupted:
+            self.stopped = f"interrupted (Ctrl-C) during {check.node_id}"
+            result = CheckResult(check.node_id, check.name, Status.SKIP, f"not run: {self.stopped}")
+        else:
+            if hang is not None:
+                result = self._hung(check, hang.call, hang.where)
+        elapsed = time.monotonic() - start
+        # The state machine's time is shown on its own line, not charged to the check that
+        # happened to start it.
+        elapsed -= self.run.cache.get("machine_seconds", 0.0) - machine_before
+        result.duration_s = round(max(elapsed, 0.0), 3)
+        return self._keep(result)
+
+    def _keep(self, result: CheckResult) -> CheckResult:
+        self.results[result.check] = result
+        return result
+
+    def _hung(self, check: Check, call: str, where: str) -> CheckResult:
+        """The FAIL of a hung call, charged to the behaviour whose step made it; the run
+        stops (the backend may hold its locks forever)."""
+        owner = check.behaviour.id
+        step = self.run.cache.get("machine_call") if check.name == "state_machine" else None
+        if step is not None:
+            owner = step[0]
+        message = (
+            f"hung: {call} did not return within {self.step_timeout:g} s (the step timeout)"
+            + (f" in the state machine's step {step[1]}" if step else "")
+        )
+        self.stopped = f"{call} hung in {check.node_id}"
+        if check.name == "state_machine":
+            violation = BehaviourViolation(owner, message, actual=where)
+            self.run.cache["machine"] = {owner: violation}
+            self.run.cache["machine_incomplete"] = self.stopped
+            if owner != check.behaviour.id:
+                return self._not_run(check)
+        return CheckResult(check.node_id, check.name, Status.FAIL, message, actual=where)
+
+    def _not_run(self, check: Check) -> CheckResult:
+        """The result of a check the stopped run did not run (or a state machine verdict the
+        run found before it stopped)."""
+        found = self.run.cache.get("machine", {}) if check.name == "state_machine" else {}
+        violation = found.get(check.behaviour.id)
+        if violation is not None:
+            return CheckResult(
+                check.node_id,
+                check.name,
+                Status.FAIL,
+                violation.message,
+                expected=describe(violation.expected),
+                actual=describe(violation.actual),
+            )
+        return CheckResult(check.node_id, check.name, Status.SKIP, f"not run: {self.stopped}")
+
+    def _judge(self, check: Check, context: CheckContext) -> CheckResult:
+        """Run the check's function and turn what happened into a result."""
         try:
             # A handler on the root logger for the whole check keeps backend warnings out of
             # the terminal (logging's last-resort handler would print them).
             with capture_logs():
                 check.function(context)
         except BehaviourViolation as violation:
+            diff = violation.diff
+            if diff is None and violation.expected is not None and violation.actual is not None:
+                diff = structural_diff(violation.expected, violation.actual)
             result = CheckResult(
                 check.node_id,
                 check.name,
@@ -149,10 +293,22 @@ class Verification:
                 actual=describe(violation.actual),
                 program=violation.program,
                 replay=violation.replay,
+                diff=diff or None,
+                replay_script=violation.replay_script,
             )
             if violation.behaviour_id != check.behaviour.id:
                 # A check only asserts its own behaviour; anything else is a kit bug.
                 result.message = f"(raised for {violation.behaviour_id}) {result.message}"
+        except PreconditionFailed as unmet:
+            result = CheckResult(
+                check.node_id,
+                check.name,
+                Status.SKIP,
+                f"not judged: {unmet.behaviour_id} does not hold here ({unmet.message})",
+                depends_on=unmet.behaviour_id,
+            )
+        except CheckNotRun as reason:
+            result = CheckResult(check.node_id, check.name, Status.SKIP, f"not run: {reason}")
         except Exception as exc:
             result = CheckResult(
                 check.node_id,
@@ -166,22 +322,61 @@ class Verification:
             result = CheckResult(check.node_id, check.name, Status.PASS, message)
         finally:
             context.cleanup()
-        result.duration_s = round(time.monotonic() - start, 3)
-        self.results[check.node_id] = result
+        return self._stable(result)
+
+    def _stable(self, result: CheckResult) -> CheckResult:
+        """The result with the run's temporary directory named ``<workdir>``, so two runs of
+        the same backend report the same text (the directory's name is random)."""
+        workdir = str(self.run.workdir)
+        for name in ("message", "expected", "actual", "program", "replay_script"):
+            value = getattr(result, name)
+            if value and workdir in value:
+                setattr(result, name, value.replace(workdir, "<workdir>"))
+        if result.diff:
+            result.diff = [line.replace(workdir, "<workdir>") for line in result.diff]
         return result
 
     def run_all(self, progress: Callable[[Check, CheckResult], None] | None = None) -> Report:
-        """Run every selected check, calling ``progress`` after each, and return the report."""
-        for check in self.checks:
-            if not self.selected(check):
-                continue
-            result = self.run_check(check)
-            if progress:
-                progress(check, result)
+        """Run the preflight, then every selected check, calling ``progress`` after each, and
+        return the report (partial, with ``stopped`` set, after a hung call or Ctrl-C)."""
+        self.preflight()
+        try:
+            for check in self.checks:
+                if not self.selected(check):
+                    continue
+                result = self.run_check(check)
+                if progress:
+                    progress(check, result)
+        except KeyboardInterrupt:  # between checks (within one, run_check catches it)
+            self.stopped = self.stopped or "interrupted (Ctrl-C) between checks"
+            for check in self.checks:
+                if self.selected(check) and check.node_id not in self.results:
+                    self.run_check(check)  # N/A or "not run": no backend call once stopped
         return self.report()
 
     def report(self) -> Report:
-        """One result per behaviour of the catalogue from the checks run so far."""
+        """One result per behaviour of the catalogue from the checks run so far.
+
+        A check that did not judge because a behaviour it needs does not hold
+        (``depends_on``) stays "not judged" when that behaviour FAILs; when that behaviour
+        does not FAIL, nothing else reports the problem, so the check FAILs itself.
+        """
+        failing = {
+            c.behaviour.id
+            for c in self.checks
+            if c.node_id in self.results and self.results[c.node_id].status is Status.FAIL
+        }
+        for result in self.results.values():
+            if (
+                result.depends_on
+                and result.status is Status.SKIP
+                and result.depends_on not in failing
+            ):
+                result.status = Status.FAIL
+                result.message = (
+                    f"{result.message}; and no check of {result.depends_on} failed, so it is"
+                    " reported here"
+                )
         by_behaviour: dict[str, BehaviourResult] = {}
         for item in behaviours():
             checks = [
@@ -208,6 +403,8 @@ class Verification:
                 checks=checks,
             )
         notes = []
+        if self.stopped is not None:
+            notes.append(f"the run stopped early: {self.stopped}; later checks did not run")
         if self.run.target is None:
             notes.append(
                 "the factory is not importable by name: checks that need a second process"
@@ -223,6 +420,8 @@ class Verification:
             duration_s=round(time.monotonic() - self._clock_start, 2),
             results=by_behaviour,
             notes=notes,
+            stopped=self.stopped,
+            machine_duration_s=round(self.run.cache.get("machine_seconds", 0.0), 2),
         )
 
 
@@ -233,14 +432,22 @@ def verify(
     profile: str = "ci",
     seed: int | None = None,
     only: Iterable[str] | None = None,
+    step_timeout: float = DEFAULT_STEP_TIMEOUT,
 ) -> Report:
     """Verify a backend; ``report.results["B07"].status`` is the verdict for B07.
 
     ``factory_or_target`` is a factory ``factory(path, *, clock)`` or a TARGET string
     (``module:attr`` or ``path/to/backend.py:attr``). ``only`` restricts the run to some
-    behaviours (IDs, slugs or check names), for quick in-process tests.
+    behaviours (IDs, slugs or check names), for quick in-process tests. Raises a
+    :class:`~sessionspec.conformance.errors.KitError` when the run cannot judge the backend
+    (no levels, target or preflight errors); ``step_timeout`` bounds every backend call.
     """
     with Verification(
-        factory_or_target, levels=levels, profile=profile, seed=seed, only=only
+        factory_or_target,
+        levels=levels,
+        profile=profile,
+        seed=seed,
+        only=only,
+        step_timeout=step_timeout,
     ) as verification:
         return verification.run_all()

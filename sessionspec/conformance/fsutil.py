@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sessionspec.conformance.clock import epoch_ms
-from sessionspec.spec import format_timestamp
+from sessionspec.conformance.oracle import format_timestamp
 
 BOM = b"\xef\xbb\xbf"
 

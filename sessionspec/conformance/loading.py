@@ -20,12 +20,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from sessionspec.conformance.errors import TargetError
+
 #: How many ``sys.path`` entries an import error lists.
 SHOWN_PATH_ENTRIES = 5
-
-
-class TargetError(ValueError):
-    """The TARGET string does not name a loadable factory."""
 
 
 def _split(target: str) -> tuple[str, str]:

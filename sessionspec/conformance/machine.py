@@ -1,19 +1,25 @@
 """The stateful machine: drive a backend and the kit's model with the same random program.
 
 Every observable result is compared after every step, and every comparison names exactly one
-behaviour. When the machine finds a violation of X, the engine reruns it with X masked (a
-masked violation is recorded, the model re-synchronised from the backend, and the run goes
-on) to find violations of other behaviours, a bounded number of times.
+behaviour. One root cause, one FAIL: the first step where the backend and the model diverge
+names the behaviour, the program is shrunk to the shortest hypothesis finds within the
+profile's budget (counted in program runs, so the result is the same on every run), and later
+divergences, being consequences of the first as often as not, are not reported. Each step is
+also recorded as a Python statement: the program of a FAIL is a runnable replay script
+(:mod:`sessionspec.conformance.replay`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
 import shutil
 import tempfile
+import time
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,22 +39,32 @@ from hypothesis.stateful import (
 )
 
 from sessionspec.conformance import strategies as gen
+from sessionspec.conformance.checks_core import states_id_rule
 from sessionspec.conformance.clock import FakeClock
-from sessionspec.conformance.context import CheckContext, Profile, RunState
+from sessionspec.conformance.context import CheckContext, Profile, RunState, writer_problem
+from sessionspec.conformance.diff import structural_diff
+from sessionspec.conformance.machine_files import FileSteps
 from sessionspec.conformance.model import StoreModel
-from sessionspec.conformance.registry import BehaviourViolation, make_check, register
-from sessionspec.spec import (
+from sessionspec.conformance.oracle import (
     MAX_SESSIONS,
     SESSION_TTL,
+    is_valid_session_id,
+    parse_timestamp,
+    to_millis,
+)
+from sessionspec.conformance.registry import (
+    BehaviourViolation,
+    CheckNotRun,
+    make_check,
+    register,
+)
+from sessionspec.spec import (
     UNSET,
     ConversationTurn,
     Level,
     SessionData,
     SessionStorage,
     ValidationError,
-    is_valid_session_id,
-    parse_timestamp,
-    to_millis,
     writer_validator,
 )
 
@@ -70,11 +86,30 @@ MACHINE_COVERS: dict[str, Level | None] = {
     "B18": None,
     # The machine compares the file with the model after each flush: needs the file.
     "B21": Level.FILE_V1,
+    # The file steps (machine_files.FileSteps): foreign files, write faults, a directory.
+    "B11": Level.FILE_V1,
+    "B12": Level.FILE_V1,
+    "B13": Level.FILE_V1,
+    "B14": Level.FILE_V1,
+    "B15": Level.FILE_V1,
+    "B16": Level.FILE_V1,
+    "B20": Level.FILE_V1,
+    "B22": Level.FILE_V1,
     "B23": None,
     "B24": None,
 }
 
 _FAILED = object()
+
+#: Calls that must change nothing in the file, and whose behaviour a change breaks.
+WRITES_NOTHING = {
+    "add_turn": "B02",
+    "update_session": "B02",
+    "reset_session": "B03",
+    "set_codex_conversation_id": "B06",
+    "get_codex_conversation_id": "B23",
+    "ensure_session(invalid)": "B08",
+}
 
 
 def snapshot_problem(actual: object) -> str | None:
@@ -92,6 +127,16 @@ def snapshot_problem(actual: object) -> str | None:
     if not all(isinstance(t, ConversationTurn) for t in actual.turns):
         return "a turn is not a (frozen) ConversationTurn"
     return None
+
+
+def sorted_by_own_stamps(listed: Sequence[Any]) -> bool:
+    """The list is in descending order of the last-access times it shows itself (B04), or
+    shows no comparable times at all (nothing to say then)."""
+    stamps: list[Any] = [getattr(item, "last_accessed_at", None) for item in listed]
+    try:
+        return all(a >= b for a, b in itertools.pairwise(stamps))
+    except TypeError:
+        return True
 
 
 def describe_difference(actual: SessionData | None, expected: SessionData | None) -> str | None:
@@ -126,20 +171,34 @@ def describe_difference(actual: SessionData | None, expected: SessionData | None
 class MachineConfig:
     factory: Callable[..., Any]
     levels: frozenset[Level]
-    masked: frozenset[str]
     workdir: Path
-    masked_hits: list[BehaviourViolation] = field(default_factory=list)
+    #: Shared with the engine: ``machine_call`` is (behaviour, step) of the step in progress,
+    #: so a call that hangs is charged to the right behaviour.
+    shared: dict[str, Any] = field(default_factory=dict)
+    #: The recorded program of the last example run (the shrunk one after a failure) and the
+    #: ids the backend returned in it, in order.
+    last_program: list[str] = field(default_factory=list)
+    last_created: list[str] = field(default_factory=list)
+    #: How many programs ran (the shrink budget's unit, see ``_shrink_budget``).
+    runs: int = 0
+    #: Print each step as it runs (the replay script) instead of noting it for hypothesis.
+    echo: bool = False
 
 
-class StorageMachine(RuleBasedStateMachine):
+class StorageMachine(FileSteps, RuleBasedStateMachine):
     """Runs one random program against a backend and the model side by side."""
 
     config: ClassVar[MachineConfig]
 
     def __init__(self) -> None:
         super().__init__()
-        #: Invalid ids a backend wrongly accepted (B08, masked) and could not delete.
-        self.tainted: set[str] = set()
+        self.config.runs += 1
+        #: The program so far, one Python statement per step (``m`` is the machine).
+        self.program: list[str] = []
+        self.config.last_program = self.program
+        #: Ids create_session returned, in order: the program names them ``m.created[i]``.
+        self.created: list[str] = []
+        self.config.last_created = self.created
         self.dir = Path(tempfile.mkdtemp(prefix="machine-", dir=self.config.workdir))
         self.path = self.dir / "store" / "sessions.json"
         self.clock = FakeClock()
@@ -149,14 +208,13 @@ class StorageMachine(RuleBasedStateMachine):
         self.last_use: dict[str, str] = {}
         self.mutated = False
         self.saved_view: list[SessionData] = []
-        self.resync_needed = False
         #: read kind -> id -> (now, access clock, read number) of its latest read while live:
         #: what a read that touches (against B23) would have done, to tell that apart from
         #: other faults. Kinds: "get" (get_session), "cid" (get_codex_conversation_id).
         self.last_read: dict[str, dict[str, tuple[Any, int, int]]] = {"get": {}, "cid": {}}
         self.reads = 0
 
-        note(f"storage = factory(tmp/store/sessions.json, clock) with now={self.now.isoformat()}")
+        self.say(f"# storage = factory(<dir>/store/sessions.json, clock) at {self.now.isoformat()}")
         # Not wrapped: a factory that cannot open an empty store stops the machine (an error).
         self.storage: SessionStorage = self._open()
 
@@ -177,25 +235,32 @@ class StorageMachine(RuleBasedStateMachine):
         storage: SessionStorage = self.config.factory(self.path, clock=self.clock)
         return storage
 
+    def say(self, text: str) -> None:
+        """Record a step (or a remark, as a comment) of the program."""
+        self.program.append(text)
+        if self.config.echo:
+            print(text, flush=True)
+        else:
+            note(text)
+
+    def ref(self, value: object) -> str:
+        """How the program names a value: ``m.created[i]`` for an id the backend made up,
+        else its ``repr`` (so the program runs again against a backend that makes up new)."""
+        if isinstance(value, str) and value in self.created:
+            return f"m.created[{self.created.index(value)}]"
+        return repr(value)
+
     def expect(
         self, bid: str, condition: object, message: str, *, expected: object = None,
         actual: object = None,
     ) -> None:  # fmt: skip
-        if condition or self.tainted:
-            # Once a wrongly accepted id is stuck in the store (B08, masked), every later
-            # comparison is suspect: the example runs on without judging anything.
-            return
-        violation = BehaviourViolation(bid, message, expected=expected, actual=actual)
-        if bid in self.config.masked:
-            note(f"  (masked {bid}: {message})")
-            self.config.masked_hits.append(violation)
-            self.resync_needed = True
-            return
-        raise violation
+        if not condition:
+            raise BehaviourViolation(bid, message, expected=expected, actual=actual)
 
     def call(self, bid: str, function: Callable[..., Any], label: str, *args: Any,
              **kwargs: Any) -> Any:  # fmt: skip
         """Call the backend; an unexpected exception is a violation of ``bid``."""
+        self.config.shared["machine_call"] = (bid, label)
         try:
             return function(*args, **kwargs)
         except BehaviourViolation:
@@ -349,6 +414,8 @@ class StorageMachine(RuleBasedStateMachine):
         expected = self.model.live(session_id, self.now)
         if expected is None or self.model.has_pending_expired(self.now):
             return
+        if self.model.ordered(self.now)[0].id != session_id:
+            return  # sessions loaded with last-access times ahead of now stay first (B18)
         listed = self.call(bid, self.storage.list_sessions, "list_sessions()")
         if listed is _FAILED or not isinstance(listed, list):
             return
@@ -357,7 +424,11 @@ class StorageMachine(RuleBasedStateMachine):
             return
         owner = bid
         mine = next((s for s in listed if getattr(s, "id", None) == session_id), None)
-        if mine is not None and mine.last_accessed_at == expected.last_accessed_at:
+        if not sorted_by_own_stamps(listed):
+            # The backend's list contradicts its own last-access times: whatever the call
+            # did, the list order is wrong (B04).
+            owner = "B04"
+        elif mine is not None and mine.last_accessed_at == expected.last_accessed_at:
             # The timestamp was touched; only the tie order is wrong. Blame the call only
             # when the backend orders every other session right (then the call skipped the
             # access-order part of the touch); otherwise it is a list-order (B04) fault.
@@ -367,14 +438,12 @@ class StorageMachine(RuleBasedStateMachine):
             ]
             if not others_ok or bid == "B01":
                 owner = "B04"
-            elif "B04" in self.config.masked:
-                return  # explained by the list-order fault already found
         self.expect(
             owner,
             False,
             f"after {label} the session must be the most recently accessed (first in list)",
             expected=session_id,
-            actual=listed_ids[:3],
+            actual=listed_ids[0] if listed_ids else None,
         )
 
     def attribute_unknown(self, session_id: object, bid: str) -> str:
@@ -393,7 +462,9 @@ class StorageMachine(RuleBasedStateMachine):
         """Who a create or ensure of ``new_id`` would evict had reads been touches, per read
         hypothesis (call before the model evicts): when the backend evicted exactly one of
         those sets, B23 is to blame."""
-        victims = []
+        victims: list[set[str]] = []
+        if len(self.model.ordered(self.now)) < MAX_SESSIONS:
+            return victims  # no eviction below the cap
         for kinds in self.READ_HYPOTHESES:
             others = [i for i in self.order_if_reads_touched(kinds) if i != new_id]
             victims.append(set(others[MAX_SESSIONS - 1 :]))
@@ -427,9 +498,98 @@ class StorageMachine(RuleBasedStateMachine):
         session already expired (or deleted) now must never be written again.
         """
         self.mutated = True
-        self.saved_view = self.model.snapshot(self.now)
+        view = self.model.snapshot(self.now)
+        # Unsaved only if what a save writes changed: a touch at the same millisecond of the
+        # session already first changes nothing, and a backend may skip that save.
+        self.dirty = self.dirty or view != self.saved_view
+        self.saved_view = view
 
-    # -- rules: creating -------------------------------------------------------------------
+    # -- rules --------------------------------------------------------------------------------
+    # Each hypothesis rule only draws; the step it calls takes explicit arguments and records
+    # itself as a Python statement, so a shrunk program can be replayed as a script.
+    @rule()
+    def rule_create(self) -> None:
+        self.create()
+
+    @rule(count=st.integers(20, 70))
+    def rule_create_many(self, count: int) -> None:
+        """Reach the 100-session cap within a short program."""
+        self.create_many(count)
+
+    @rule(data=st.data())
+    def rule_ensure(self, data: st.DataObject) -> None:
+        self.ensure(self.draw_id(data, invalid=False))
+
+    @rule(bad=gen.invalid_ids)
+    def rule_ensure_invalid(self, bad: object) -> None:
+        self.ensure_invalid(bad)
+
+    @rule(data=st.data())
+    def rule_get(self, data: st.DataObject) -> None:
+        self.get(self.draw_id(data))
+
+    @rule()
+    def rule_list_sessions(self) -> None:
+        self.list_sessions()
+
+    @rule(data=st.data())
+    def rule_get_conversation_id(self, data: st.DataObject) -> None:
+        self.get_conversation_id(self.draw_id(data))
+
+    @rule(data=st.data(), turn=gen.turns)
+    def rule_add_turn(self, data: st.DataObject, turn: ConversationTurn) -> None:
+        self.add_turn(self.draw_id(data), turn)
+
+    @rule(
+        data=st.data(),
+        turns=st.one_of(st.just(UNSET), st.lists(gen.turns, max_size=3)),
+        conversation_id=st.one_of(st.just(UNSET), st.none(), gen.conversation_ids),
+    )
+    def rule_update(self, data: st.DataObject, turns: Any, conversation_id: Any) -> None:
+        self.update(self.draw_id(data), turns, conversation_id)
+
+    @rule(data=st.data())
+    def rule_reset(self, data: st.DataObject) -> None:
+        self.reset(self.draw_id(data))
+
+    @rule(data=st.data(), conversation_id=gen.conversation_ids)
+    def rule_set_conversation_id(self, data: st.DataObject, conversation_id: str) -> None:
+        self.set_conversation_id(self.draw_id(data), conversation_id)
+
+    @rule(data=st.data())
+    def rule_delete(self, data: st.DataObject) -> None:
+        self.delete(self.draw_id(data))
+
+    @rule(step=gen.clock_steps)
+    def rule_advance_clock(self, step: Any) -> None:
+        self.advance_clock(step)
+
+    @rule()
+    def rule_flush(self) -> None:
+        self.flush()
+
+    @precondition(lambda self: self.durable and not self.broken)
+    @rule()
+    def rule_reopen(self) -> None:
+        self.reopen()
+
+    @precondition(lambda self: self.file_v1 and not self.broken)
+    @rule(data=st.data(), operation=st.sampled_from(sorted(WRITES_NOTHING)))
+    def rule_writes_nothing(self, data: st.DataObject, operation: str) -> None:
+        if operation == "get_codex_conversation_id":
+            session_id: Any = self.draw_id(data)
+        elif operation == "ensure_session(invalid)":
+            session_id = data.draw(gen.invalid_ids, label="invalid id")
+        else:
+            unknown = [i for i in self.known if self.model.live(i, self.now) is None] or [
+                "never-created-id"
+            ]
+            session_id = data.draw(
+                st.one_of(st.sampled_from(unknown), gen.invalid_ids), label="unknown id"
+            )
+        self.writes_nothing(operation, session_id)
+
+    # -- steps: creating -------------------------------------------------------------------
     def _create(self) -> str | None:
         session_id = self.call("B01", self.storage.create_session, "create_session()")
         if session_id is _FAILED:
@@ -449,6 +609,7 @@ class StorageMachine(RuleBasedStateMachine):
             "create_session() returned an id already used in this store",
             actual=session_id,
         )
+        self.created.append(session_id)
         if_touched = self.victims_if_reads_touched(session_id)
         evicted = self.model.create(session_id, self.now)
         self.known.append(session_id)
@@ -457,27 +618,26 @@ class StorageMachine(RuleBasedStateMachine):
         self.check_evictions(evicted, if_touched)
         return session_id
 
-    @rule()
     def create(self) -> None:
+        """``create_session()``: a new canonical id, compared at once (B01)."""
+        self.say(f"m.create()  # m.created[{len(self.created)}]")
         session_id = self._create()
-        note(f"storage.create_session() -> {session_id!r}")
         if session_id is not None:
             self.compare_one(session_id, "B01", "create_session()")
             self.check_touched_first(session_id, "B01", "create_session()")
 
-    @rule(count=st.integers(20, 70))
     def create_many(self, count: int) -> None:
-        """Reach the 100-session cap within a short program."""
-        note(f"for _ in range({count}): storage.create_session()")
+        """``count`` calls of ``create_session()`` (B01, and B18 at the cap)."""
+        first = len(self.created)
+        self.say(f"m.create_many({count})  # m.created[{first}] to m.created[{first + count - 1}]")
         created = [self._create() for _ in range(count)]
         for session_id in created[-3:]:
             if session_id is not None:
                 self.compare_one(session_id, "B01", "create_session() in a batch")
 
-    @rule(data=st.data())
-    def ensure(self, data: st.DataObject) -> None:
-        session_id = self.draw_id(data, invalid=False)
-        note(f"storage.ensure_session({session_id!r})")
+    def ensure(self, session_id: Any) -> None:
+        """``ensure_session(id)`` on a valid id (B07; B05 after a delete, B17 after expiry)."""
+        self.say(f"m.ensure({self.ref(session_id)})")
         was_expired = self.model.is_expired(session_id, self.now) or self.at_boundary(session_id)
         was_deleted = session_id in self.model.deleted
         result = self.call("B07", self.storage.ensure_session, "ensure_session", session_id)
@@ -491,19 +651,20 @@ class StorageMachine(RuleBasedStateMachine):
         self.use(session_id, bid)
         self.after_mutation()
         self.expect("B07", result is None, "ensure_session must return None", actual=result)
-        self.compare_one(session_id, bid, f"ensure_session({session_id!r:.40})")
+        self.compare_one(session_id, bid, f"ensure_session({self.ref(session_id):.40})")
         self.check_touched_first(session_id, bid, "ensure_session")
         self.check_evictions(evicted, if_touched)
 
-    @rule(bad=gen.invalid_ids)
     def ensure_invalid(self, bad: object) -> None:
-        note(f"storage.ensure_session({bad!r})  # invalid: must raise ValidationError")
+        """``ensure_session(id)`` on an id outside the grammar raises ValidationError (B08)."""
+        self.say(f"m.ensure_invalid({bad!r})  # must raise ValidationError")
+        self.config.shared["machine_call"] = ("B08", "ensure_session(invalid id)")
         try:
             self.storage.ensure_session(bad)  # type: ignore[arg-type]
         except ValidationError as exc:
             self.expect(
                 "B08",
-                "256" in str(exc),
+                states_id_rule(str(exc)),
                 "the ValidationError message must state the rule (1 to 256 characters ...)",
                 actual=str(exc),
             )
@@ -523,27 +684,19 @@ class StorageMachine(RuleBasedStateMachine):
                 expected="ValidationError",
                 actual="no exception",
             )
-            # Masked: remove the session so one grammar bug does not surface as file, reopen
-            # or cap failures of other behaviours.
-            with contextlib.suppress(Exception):
-                self.storage.delete_session(bad)  # type: ignore[arg-type]
-            if isinstance(bad, str) and self.storage.get_session(bad) is not None:
-                self.tainted.add(bad)
-            return
         if isinstance(bad, str):
             self.use(bad, "B08")
             self.compare_one(bad, "B08", "rejected ensure_session")
 
-    # -- rules: reading --------------------------------------------------------------------
-    @rule(data=st.data())
-    def get(self, data: st.DataObject) -> None:
-        session_id = self.draw_id(data)
-        note(f"storage.get_session({session_id!r})")
+    # -- steps: reading --------------------------------------------------------------------
+    def get(self, session_id: Any) -> None:
+        """``get_session(id)`` agrees with the model (whose behaviour: ``attribute``)."""
+        self.say(f"m.get({self.ref(session_id)})")
         self.compare_one(session_id, self.attribute(session_id), "get_session")
 
-    @rule()
     def list_sessions(self) -> None:
-        note("storage.list_sessions()")
+        """``list_sessions()`` agrees with the model, order included (B04)."""
+        self.say("m.list_sessions()")
         actual = self.call("B04", self.storage.list_sessions, "list_sessions()")
         if actual is _FAILED:
             return
@@ -555,7 +708,6 @@ class StorageMachine(RuleBasedStateMachine):
         self.expect("B04", isinstance(actual, list), f"{label} must return a list", actual=actual)
         if not isinstance(actual, list):
             return
-        actual = [s for s in actual if getattr(s, "id", None) not in self.tainted]
         for item in actual:
             if not self.check_snapshot(item, label):
                 break
@@ -602,17 +754,17 @@ class StorageMachine(RuleBasedStateMachine):
                     actual=item,
                 )
         self.expect(
-            self.order_owner(actual_ids, context or "B04") if actual_ids != expected_ids else "B04",
+            # Order is B04's rule whatever the step (B04 owns the order surviving reopen too).
+            self.order_owner(actual_ids, "B04") if actual_ids != expected_ids else "B04",
             actual_ids == expected_ids,
             f"{label} is not in list order (last access descending, ties: latest access first)",
             expected=expected_ids,
             actual=actual_ids,
         )
 
-    @rule(data=st.data())
-    def get_conversation_id(self, data: st.DataObject) -> None:
-        session_id = self.draw_id(data)
-        note(f"storage.get_codex_conversation_id({session_id!r})")
+    def get_conversation_id(self, session_id: Any) -> None:
+        """``get_codex_conversation_id(id)`` agrees (B06) and touches nothing (B23)."""
+        self.say(f"m.get_conversation_id({self.ref(session_id)})")
         actual = self.call("B06", self.storage.get_codex_conversation_id, "get_cid", session_id)
         if actual is _FAILED:
             return
@@ -627,7 +779,7 @@ class StorageMachine(RuleBasedStateMachine):
         self.expect(
             owner,
             actual == expected and (actual is None or isinstance(actual, str)),
-            f"get_codex_conversation_id({session_id!r:.40})",
+            f"get_codex_conversation_id({self.ref(session_id):.40})",
             expected=expected,
             actual=actual,
         )
@@ -636,11 +788,10 @@ class StorageMachine(RuleBasedStateMachine):
             session_id, self.owner(session_id, "B23"), "get_codex_conversation_id (no touch)"
         )
 
-    # -- rules: mutating -------------------------------------------------------------------
-    @rule(data=st.data(), turn=gen.turns)
-    def add_turn(self, data: st.DataObject, turn: ConversationTurn) -> None:
-        session_id = self.draw_id(data)
-        note(f"storage.add_turn({session_id!r}, {turn!r})")
+    # -- steps: mutating -------------------------------------------------------------------
+    def add_turn(self, session_id: Any, turn: ConversationTurn) -> None:
+        """``add_turn(id, turn)`` appends and touches (B02); unknown ids are ignored."""
+        self.say(f"m.add_turn({self.ref(session_id)}, {turn!r})")
         bid = self.owner(session_id, "B02")
         if self.call("B02", self.storage.add_turn, "add_turn", session_id, turn) is _FAILED:
             return
@@ -650,20 +801,21 @@ class StorageMachine(RuleBasedStateMachine):
         self.compare_one(session_id, bid, "add_turn")
         self.check_touched_first(session_id, bid, "add_turn")
 
-    @rule(
-        data=st.data(),
-        turns=st.one_of(st.just(UNSET), st.lists(gen.turns, max_size=3)),
-        conversation_id=st.one_of(st.just(UNSET), st.none(), gen.conversation_ids),
-    )
-    def update(self, data: st.DataObject, turns: Any, conversation_id: Any) -> None:
-        session_id = self.draw_id(data)
+    def update(self, session_id: Any, turns: Any = UNSET, conversation_id: Any = UNSET) -> None:
+        """``update_session(id, turns=..., codex_conversation_id=...)`` (B02, B06), copying
+        the caller's list (B24)."""
         kwargs: dict[str, Any] = {}
         passed: list[ConversationTurn] | None = None
         if turns is not UNSET:
             passed = kwargs["turns"] = list(turns)
         if conversation_id is not UNSET:
             kwargs["codex_conversation_id"] = conversation_id
-        note(f"storage.update_session({session_id!r}, **{kwargs!r})")
+        arguments = [self.ref(session_id)]
+        if passed is not None:
+            arguments.append(f"turns={passed!r}")
+        if conversation_id is not UNSET:
+            arguments.append(f"conversation_id={conversation_id!r}")
+        self.say(f"m.update({', '.join(arguments)})")
         bid = self.owner(session_id, "B06" if conversation_id is not UNSET else "B02")
         if self.call(bid, self.storage.update_session, "update_session", session_id,
                      **kwargs) is _FAILED:  # fmt: skip
@@ -685,13 +837,12 @@ class StorageMachine(RuleBasedStateMachine):
             # The store must have copied the list: the caller's later edits are not its own.
             passed.append(ConversationTurn("edited by the caller", "", self.now))
             passed.reverse()
-            note("turns_list.append(...); turns_list.reverse()  # the caller edits its list")
+            self.say("# the caller then edits the list it passed: append(...), reverse()")
             self.compare_one(session_id, "B24", "the caller edited the list it passed as turns=")
 
-    @rule(data=st.data())
-    def reset(self, data: st.DataObject) -> None:
-        session_id = self.draw_id(data)
-        note(f"storage.reset_session({session_id!r})")
+    def reset(self, session_id: Any) -> None:
+        """``reset_session(id)`` clears turns and conversation id, keeps createdAt (B03)."""
+        self.say(f"m.reset({self.ref(session_id)})")
         bid = self.owner(session_id, "B03")
         if self.call("B03", self.storage.reset_session, "reset_session", session_id) is _FAILED:
             return
@@ -701,10 +852,9 @@ class StorageMachine(RuleBasedStateMachine):
         self.compare_one(session_id, bid, "reset_session")
         self.check_touched_first(session_id, bid, "reset_session")
 
-    @rule(data=st.data(), conversation_id=gen.conversation_ids)
-    def set_conversation_id(self, data: st.DataObject, conversation_id: str) -> None:
-        session_id = self.draw_id(data)
-        note(f"storage.set_codex_conversation_id({session_id!r}, {conversation_id!r})")
+    def set_conversation_id(self, session_id: Any, conversation_id: str) -> None:
+        """``set_codex_conversation_id(id, cid)`` (B06)."""
+        self.say(f"m.set_conversation_id({self.ref(session_id)}, {conversation_id!r})")
         bid = self.owner(session_id, "B06")
         if self.call("B06", self.storage.set_codex_conversation_id, "set_cid", session_id,
                      conversation_id) is _FAILED:  # fmt: skip
@@ -718,10 +868,9 @@ class StorageMachine(RuleBasedStateMachine):
         self.compare_one(session_id, bid, "set_codex_conversation_id")
         self.check_touched_first(session_id, bid, "set_codex_conversation_id")
 
-    @rule(data=st.data())
-    def delete(self, data: st.DataObject) -> None:
-        session_id = self.draw_id(data)
-        note(f"storage.delete_session({session_id!r})")
+    def delete(self, session_id: Any) -> None:
+        """``delete_session(id)`` returns whether a live session went away (B05)."""
+        self.say(f"m.delete({self.ref(session_id)})")
         bid = self.owner(session_id, "B05")
         actual = self.call("B05", self.storage.delete_session, "delete_session", session_id)
         if actual is _FAILED:
@@ -734,33 +883,33 @@ class StorageMachine(RuleBasedStateMachine):
         self.expect(
             bid,
             actual is expected,
-            f"delete_session({session_id!r:.40}) return value"
+            f"delete_session({self.ref(session_id):.40}) return value"
             + (" (expired session)" if was_expired else ""),
             expected=expected,
             actual=actual,
         )
         self.compare_one(session_id, bid, "delete_session")
 
-    # -- rules: time, durability, files -----------------------------------------------------
-    @rule(step=gen.clock_steps)
+    # -- steps: time, durability, files ----------------------------------------------------
     def advance_clock(self, step: Any) -> None:
+        """Move the injected clock (B17 expiry happens by the clock alone)."""
         self.clock.advance(step)
-        note(f"clock.advance({step!r})  # now={self.now.isoformat()}")
+        self.say(f"m.advance_clock({step!r})  # now {self.now.isoformat()}")
 
-    @rule()
     def flush(self) -> None:
-        note("storage.flush()")
-        if self.call("B21", self.storage.flush, "flush()") is _FAILED:
-            return
-        if self.file_v1:
-            self.check_file_after_flush()
+        """``flush()`` returns, and (file-v1) the file then holds the state (B21, B10); under
+        a write fault it raises OSError (B22): see ``FileSteps.flush_step``."""
+        self.say("m.flush()")
+        self.flush_step()
 
-    @precondition(lambda self: self.durable)
-    @rule()
     def reopen(self) -> None:
-        note("storage.close(); storage = factory(same path, clock)")
+        """``close()`` then a new instance on the path sees the same store (B09, B05)."""
+        self.say("m.reopen()  # storage.close(); storage = factory(same path, clock)")
         if self.call("B21", self.storage.close, "close()") is _FAILED:
             return
+        if self.file_v1:  # a reopen reads what the backend wrote: it must be valid (B10)
+            problem = writer_problem(self.path)
+            self.expect("B10", problem is None, f"the file the backend saved: {problem}")
         reopened = self.call("B09", self._open, "factory(...) on reopen")
         if reopened is _FAILED:
             return
@@ -774,44 +923,19 @@ class StorageMachine(RuleBasedStateMachine):
             self.expect(
                 "B05",
                 self.storage.get_session(session_id) is None,
-                f"deleted session {session_id!r} came back after reopen",
+                f"deleted session {self.ref(session_id)} came back after reopen",
             )
 
-    @precondition(lambda self: self.file_v1)
-    @rule(
-        data=st.data(),
-        operation=st.sampled_from(
-            ["add_turn", "update_session", "reset_session", "set_codex_conversation_id",
-             "get_codex_conversation_id", "ensure_session(invalid)"]
-        ),
-    )  # fmt: skip
-    def writes_nothing(self, data: st.DataObject, operation: str) -> None:
+    def writes_nothing(self, operation: str, session_id: Any) -> None:
         """Calls that must change nothing: what the file stores stays (B02, B03, B06, B08, B23)."""
-        bid = {
-            "add_turn": "B02",
-            "update_session": "B02",
-            "reset_session": "B03",
-            "set_codex_conversation_id": "B06",
-            "get_codex_conversation_id": "B23",
-            "ensure_session(invalid)": "B08",
-        }[operation]
+        bid = WRITES_NOTHING[operation]
+        self.say(f"m.writes_nothing({operation!r}, {self.ref(session_id)})")
         if self.call("B21", self.storage.flush, "flush()") is _FAILED:
             return
         before = self.file_state()
-        if operation == "get_codex_conversation_id":
-            session_id: Any = self.draw_id(data)
-        elif operation == "ensure_session(invalid)":
-            session_id = data.draw(gen.invalid_ids, label="invalid id")
-        else:
-            unknown = [i for i in self.known if self.model.live(i, self.now) is None] or [
-                "never-created-id"
-            ]
-            session_id = data.draw(
-                st.one_of(st.sampled_from(unknown), gen.invalid_ids), label="unknown id"
-            )
-        note(f"flush(); {operation}({session_id!r}); flush()  # must write nothing")
         turn = ConversationTurn("p", "r", self.now)
         accepted_invalid = False
+        self.config.shared["machine_call"] = (bid, operation)
         with contextlib.suppress(Exception):
             if operation == "add_turn":
                 self.storage.add_turn(session_id, turn)
@@ -826,18 +950,14 @@ class StorageMachine(RuleBasedStateMachine):
             else:
                 self.storage.ensure_session(session_id)
                 accepted_invalid = True
-        if accepted_invalid:
-            self.expect("B08", False, f"ensure_session({session_id!r:.40}) was accepted")
-            with contextlib.suppress(Exception):
-                self.storage.delete_session(session_id)
-            return
+        self.expect("B08", not accepted_invalid, f"ensure_session({session_id!r:.40}) was accepted")
         if self.call("B21", self.storage.flush, "flush()") is _FAILED:
             return
         after = self.file_state()
         self.expect(
             bid,
             before == after,
-            f"{operation}({session_id!r:.40}) changed what the file stores",
+            f"{operation}({self.ref(session_id):.40}) changed what the file stores",
             expected=before,
             actual=after,
         )
@@ -857,12 +977,14 @@ class StorageMachine(RuleBasedStateMachine):
         except ValueError:
             return True, raw
 
-    def check_file_after_flush(self) -> None:
+    def check_file_after_flush(self, owner: str = "B21") -> None:
+        """The file holds exactly the state of the last mutation (``owner``: B21, or B22
+        for the first flush after a repaired write fault), valid, in list order (B10, B04)."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             self.expect(
-                "B21",
+                owner,
                 not self.mutated,
                 "flush() returned after mutations but the sessions file does not exist",
             )
@@ -873,16 +995,6 @@ class StorageMachine(RuleBasedStateMachine):
         except ValueError as exc:
             self.expect("B10", False, f"the file is not UTF-8 JSON: {exc}", actual=raw[:200])
             return
-        if (
-            self.tainted
-            and isinstance(document, dict)
-            and isinstance(document.get("sessions"), list)
-        ):
-            document["sessions"] = [
-                s
-                for s in document["sessions"]
-                if not isinstance(s, dict) or s.get("id") not in self.tainted
-            ]
         errors = sorted(writer_validator().iter_errors(document), key=lambda e: list(e.path))
         self.expect(
             "B10",
@@ -904,17 +1016,17 @@ class StorageMachine(RuleBasedStateMachine):
         live_ids = {s.id for s in self.model.ordered(self.now)}
         written = [i for i in ids if i in all_ids]
         for extra in [i for i in ids if i not in all_ids]:
-            owner = (
+            blame = (
                 "B05"
                 if extra in self.model.deleted
                 else "B18"
                 if extra in self.model.evicted
                 else "B17"
                 if extra in self.model.ever_created or extra in self.known
-                else "B21"
+                else owner
             )
             self.expect(
-                owner,
+                blame,
                 False,
                 f"after flush() the file still holds {extra!r:.40}, which the last mutation left"
                 " deleted, evicted or expired",
@@ -922,7 +1034,7 @@ class StorageMachine(RuleBasedStateMachine):
                 actual=ids,
             )
         self.expect(
-            "B21",
+            owner,
             written == ids and live_ids <= set(ids),
             "after flush() the file does not hold exactly the live sessions",
             expected=[i for i in all_ids if i in live_ids],
@@ -953,7 +1065,7 @@ class StorageMachine(RuleBasedStateMachine):
             )
             problem = describe_difference(got, want)
             self.expect(
-                self.field_owner(want.id, got, problem, "B21") if problem else "B21",
+                self.field_owner(want.id, got, problem, owner) if problem else owner,
                 problem is None,
                 f"after flush() the file's session {want.id!r}: {problem}",
                 expected=want,
@@ -966,7 +1078,6 @@ class StorageMachine(RuleBasedStateMachine):
         """get_session and get_codex_conversation_id agree with the model for every id."""
         if getattr(self, "storage", _FAILED) is _FAILED:
             return
-        self.resync_if_needed()
         live = 0
         for session_id in list(dict.fromkeys(self.known)):
             actual = self.call("B04", self.storage.get_session, "get_session", session_id)
@@ -996,32 +1107,20 @@ class StorageMachine(RuleBasedStateMachine):
                 actual=cid,
             )
         self.expect("B18", live <= MAX_SESSIONS, f"{live} live sessions", actual=live)
-        self.resync_if_needed()
 
     @invariant()
     def list_agrees(self) -> None:
         """list_sessions matches the model, when listing has no purge to do."""
         if getattr(self, "storage", _FAILED) is _FAILED:
             return
-        self.resync_if_needed()
         if self.model.has_pending_expired(self.now):
             return  # listing would purge: that would hide purge bugs of create/ensure
         actual = self.call("B04", self.storage.list_sessions, "list_sessions()")
         if actual is not _FAILED:
             self.compare_list(actual, self.model.snapshot(self.now), "list_sessions()")
-        self.resync_if_needed()
-
-    def resync_if_needed(self) -> None:
-        if self.resync_needed:
-            self.resync_needed = False
-            with contextlib.suppress(Exception):
-                listed = self.storage.list_sessions()
-                # Sessions under ids outside the grammar are B08's business: keep them out.
-                self.tainted.update(s.id for s in listed if not is_valid_session_id(s.id))
-                self.model.resync(s for s in listed if s.id not in self.tainted)
-                self.saved_view = [s for s in listed if s.id not in self.tainted]
 
     def teardown(self) -> None:
+        self.restore_before_teardown()
         storage: Any = getattr(self, "storage", _FAILED)
         if storage is not _FAILED:
             with contextlib.suppress(Exception):
@@ -1031,11 +1130,16 @@ class StorageMachine(RuleBasedStateMachine):
 
 @dataclass
 class MachineOutcome:
-    """What one machine run found: at most one unmasked violation, or a kit/hypothesis error."""
+    """What one machine run found: at most one violation, or a kit/hypothesis error."""
 
     violation: BehaviourViolation | None
     error: str | None
     report: list[str]
+    #: The recorded program of the failing example (shrunk), and the ids it created.
+    program: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    #: How the shrink ended, when it did not reach a minimal program.
+    shrink_note: str | None = None
 
 
 def _find_violation(exc: BaseException) -> BehaviourViolation | None:
@@ -1065,15 +1169,22 @@ def machine_settings(run: RunState) -> settings:
     )
 
 
-def run_machine(run: RunState, masked: frozenset[str]) -> MachineOutcome:
-    config = MachineConfig(run.factory, run.levels, masked, run.workdir)
-    machine: Any = type("SessionStorageMachine", (StorageMachine,), {"config": config})
+def machine_class(config: MachineConfig) -> type[StorageMachine]:
+    """The machine bound to one configuration (hypothesis instantiates it per example)."""
+    return type("SessionStorageMachine", (StorageMachine,), {"config": config})
+
+
+def run_machine(run: RunState) -> MachineOutcome:
+    """Run the machine once; the first divergence (shrunk) is the outcome."""
+    config = MachineConfig(run.factory, run.levels, run.workdir, shared=run.cache)
+    machine: Any = machine_class(config)
     if run.seed is not None:
         machine = hypothesis_seed(run.seed)(machine)
     lines: list[str] = []
+    budget = ShrinkBudget(config, run.profile)
     with (
         with_reporter(lambda text: lines.append(str(text))),
-        _shrink_budget(run.profile),
+        budget,
         _kit_storage_directory(),
         _no_local_constants(),
     ):
@@ -1084,9 +1195,18 @@ def run_machine(run: RunState, masked: frozenset[str]) -> MachineOutcome:
             lines.extend(str(n) for n in getattr(exc, "__notes__", ()))
             violation = _find_violation(exc)
             if violation is None:
-                return MachineOutcome(None, f"{type(exc).__name__}: {exc}", lines)
-            lines.extend(str(n) for n in getattr(violation, "__notes__", ()) if str(n) not in lines)
-            return MachineOutcome(violation, None, lines)
+                # Not a divergence: a kit error, or an exception no step expected. Keep the
+                # whole chain (a FlakyFailure holds the first failure as a sub-exception).
+                trace = "".join(traceback.format_exception(exc))[-4000:]
+                return MachineOutcome(None, f"{type(exc).__name__}: {exc}\n{trace}", lines)
+            return MachineOutcome(
+                violation,
+                None,
+                lines,
+                list(config.last_program),
+                list(config.last_created),
+                budget.note(lines),
+            )
     return MachineOutcome(None, None, lines)
 
 
@@ -1147,79 +1267,138 @@ def _no_local_constants() -> Iterator[None]:
         cache.cache.clear()
 
 
-@contextlib.contextmanager
-def _shrink_budget(profile: Profile) -> Iterator[None]:
-    """Bound shrinking time: a slow file backend must not turn one failure into minutes.
+class ShrinkBudget:
+    """Bound shrinking by program runs, so a run's result is the same every time.
 
-    Hypothesis has no public setting for this, so the engine's constant is set for the run
-    (and left alone if a future version renames it).
+    Hypothesis bounds shrinking only by wall time (``MAX_SHRINKING_SECONDS``, no public
+    setting), which made the shrunk program, and so the report, depend on the machine's
+    load. For the run, its engine's clock is replaced by the number of programs the machine
+    has run: the deadline then falls after ``profile.shrink_runs`` programs, on every run.
+    A wall-time backstop (``profile.shrink_seconds``) still bounds a slow backend; when it
+    cuts shrinking, :meth:`note` says so. Left alone if a future hypothesis renames these.
     """
-    try:
-        from hypothesis.internal.conjecture import engine
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    old = getattr(engine, "MAX_SHRINKING_SECONDS", None)
-    if old is None:
-        yield
-        return
-    engine.MAX_SHRINKING_SECONDS = profile.shrink_seconds
-    try:
-        yield
-    finally:
-        engine.MAX_SHRINKING_SECONDS = old
 
+    def __init__(self, config: MachineConfig, profile: Profile) -> None:
+        self.config = config
+        self.profile = profile
+        self.cut_by_time = False
+        self._start = 0.0
+        self._engine: Any = None
+        self._saved: tuple[Any, Any] | None = None
 
-def _is_hypothesis_chatter(line: str) -> bool:
-    """Lines that repeat our notes (hypothesis's own step and draw lines), the replay blob
-    (reported separately) or hypothesis's shrink-time warning."""
-    return line.startswith(
-        (
-            "state.",
-            "Draw ",
-            "You can reproduce",
-            "WARNING: Hypothesis has spent",
-            "PLEASE REPORT THIS",
+    def perf_counter(self) -> float:
+        """The engine's clock: programs run, or far past any deadline after the backstop."""
+        if time.monotonic() - self._start > self.profile.shrink_seconds:
+            self.cut_by_time = True
+            return float("inf")
+        return float(self.config.runs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)  # everything else of the time module, unchanged
+
+    def __enter__(self) -> ShrinkBudget:
+        self._start = time.monotonic()
+        try:
+            from hypothesis.internal.conjecture import engine
+        except ImportError:  # pragma: no cover
+            return self
+        if not hasattr(engine, "MAX_SHRINKING_SECONDS") or not hasattr(engine, "time"):
+            return self  # pragma: no cover
+        self._engine = engine
+        self._saved = (engine.MAX_SHRINKING_SECONDS, getattr(engine, "time"))  # noqa: B009
+        engine.MAX_SHRINKING_SECONDS = self.profile.shrink_runs
+        setattr(engine, "time", self)  # noqa: B010 (not a public attribute of the module)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._engine is not None and self._saved is not None:
+            self._engine.MAX_SHRINKING_SECONDS, self._engine.time = self._saved
+
+    def note(self, report: Sequence[str]) -> str | None:
+        """What the report says about an early stop of shrinking (None: it ran to the end)."""
+        if not any("WARNING: Hypothesis has spent" in line for line in report):
+            return None
+        if self.cut_by_time:
+            return (
+                f"shrinking stopped at the {self.profile.shrink_seconds} s backstop: the program"
+                " may not be minimal, and may differ between runs"
+            )
+        return (
+            f"shrinking stopped at its budget of {self.profile.shrink_runs} program runs:"
+            " the program may not be minimal (the same on every run)"
         )
-    )
 
 
-def _replay(run: RunState, report: Sequence[str]) -> str:
-    blob = next((line for line in report if "reproduce_failure" in line), None)
-    how = (
-        f"deterministic: rerun with the same --profile {run.profile.name}"
-        if run.seed is None and run.profile.derandomize
-        else f"rerun with --seed {run.seed}"
-        if run.seed is not None
-        else "random profile: rerun with --seed N to pin it"
-    )
-    return how + (f"\n{blob.strip()}" if blob else "")
+def name_ids(text: str | None, created: Sequence[str]) -> str | None:
+    """``text`` with the ids the backend made up replaced by the program's names for them
+    (``m.created[3]``), so the report is the same on every run of the same program."""
+    if not text:
+        return text
+    for index, session_id in sorted(enumerate(created), key=lambda pair: -len(pair[1])):
+        text = text.replace(session_id, f"m.created[{index}]")
+    return text
 
 
 def machine_results(run: RunState) -> dict[str, BehaviourViolation]:
-    """Run the machine (cached per run), masking each behaviour found failing and rerunning."""
+    """Run the machine once per run (cached): at most one behaviour fails, the one of the
+    first divergence, with its shrunk program and a replay script (``violation.replay``)."""
     cached: dict[str, BehaviourViolation] | None = run.cache.get("machine")
     if cached is not None:
         return cached
+    from sessionspec.conformance.replay import replay_script
+
+    start = time.monotonic()
     found: dict[str, BehaviourViolation] = {}
-    masked: frozenset[str] = frozenset()
-    for _ in range(run.profile.machine_runs):
-        outcome = run_machine(run, masked)
-        if outcome.error is not None:
-            run.cache["machine_error"] = outcome.error + "\n" + "\n".join(outcome.report)
-            break
-        if outcome.violation is None:
-            break
-        violation = outcome.violation
-        lines = [line for chunk in outcome.report for line in chunk.splitlines()]
-        violation.program = "\n".join(
-            line for line in lines if line.strip() and not _is_hypothesis_chatter(line)
+    try:
+        outcome = run_machine(run)
+    finally:
+        run.cache["machine_seconds"] = run.cache.get("machine_seconds", 0.0) + (
+            time.monotonic() - start
         )
-        violation.replay = _replay(run, outcome.report)
+    if outcome.error is not None:
+        run.cache["machine_error"] = outcome.error + "\n" + "\n".join(outcome.report)
+    elif outcome.violation is not None:
+        violation = outcome.violation
+        created = outcome.created
+        violation.diff = [name_ids(line, created) or line for line in difference(violation)]
+        violation.message = name_ids(violation.message, created) or violation.message
+        violation.expected = _named(violation.expected, created)
+        violation.actual = _named(violation.actual, created)
+        violation.program = "\n".join(outcome.program)
+        violation.replay = _how_to_replay(run, outcome.shrink_note)
+        violation.replay_script = replay_script(
+            run, violation, outcome.program, outcome.shrink_note
+        )
         found[violation.behaviour_id] = violation
-        masked = masked | {violation.behaviour_id}
     run.cache["machine"] = found
     return found
+
+
+def difference(violation: BehaviourViolation) -> list[str]:
+    """The structural difference of a violation's expected and actual values."""
+    if violation.expected is None or violation.actual is None:
+        return []
+    return structural_diff(violation.expected, violation.actual)
+
+
+def _how_to_replay(run: RunState, shrink_note: str | None) -> str:
+    how = (
+        f"the same program on every run with --profile {run.profile.name}"
+        if run.seed is None and run.profile.derandomize
+        else f"the same program with --seed {run.seed}"
+        if run.seed is not None
+        else "a random profile: rerun with --seed N to pin the program"
+    )
+    return how + (f"; {shrink_note}" if shrink_note else "")
+
+
+def _named(value: object, created: Sequence[str]) -> object:
+    """An expected/actual value as the report shows it, with made-up ids named."""
+    if value is None or not created:
+        return value
+    from sessionspec.conformance.report import describe
+
+    return name_ids(describe(value), created)
 
 
 def _machine_check(context: CheckContext) -> None:
@@ -1230,7 +1409,22 @@ def _machine_check(context: CheckContext) -> None:
         raise violation
     error = context.run.cache.get("machine_error")
     if error:
-        raise RuntimeError(f"the state machine could not run: {error}")
+        if context.run.cache.setdefault("machine_error_reported", context.check.node_id) == (
+            context.check.node_id
+        ):
+            raise RuntimeError(f"the state machine could not run: {error}")
+        # One error, reported once (under the first behaviour): the others were not judged.
+        raise CheckNotRun(
+            f"the state machine could not run (see {context.run.cache['machine_error_reported']})"
+        )
+    if found:
+        # The program stopped at the first divergence, of another behaviour: whatever this
+        # behaviour would show later is not judged in this run (it is not a PASS).
+        (other,) = found
+        raise CheckNotRun(
+            f"the state machine stopped at its first divergence, a FAIL of {other};"
+            " fix that and rerun to have this behaviour judged by the machine"
+        )
 
 
 for _bid, _requires in MACHINE_COVERS.items():

@@ -38,8 +38,28 @@ class BehaviourViolation(AssertionError):
         self.actual = actual
         #: The shrunk step program (hypothesis notes) when a state machine found it.
         self.program: str | None = None
-        #: How to replay the failure (seed, ``@reproduce_failure`` blob, command line).
+        #: How to replay the failure (profile, seed) in one line.
         self.replay: str | None = None
+        #: Where expected and actual differ (computed by the engine when not set here).
+        self.diff: list[str] | None = None
+        #: The text of a runnable replay script (:mod:`sessionspec.conformance.replay`).
+        self.replay_script: str | None = None
+
+
+class CheckNotRun(Exception):
+    """A check could not judge its behaviour in this run (the reason is ``str()``): its
+    result is SKIP, which fails the gate for a claimed behaviour, never PASS."""
+
+
+class PreconditionFailed(CheckNotRun):
+    """What a check needs from another behaviour does not hold: the check cannot judge its
+    own. Reported under the check as "not judged" when that behaviour FAILs (one root cause,
+    one FAIL), and as this check's FAIL when it does not (never silent)."""
+
+    def __init__(self, behaviour_id: str, message: str) -> None:
+        super().__init__(f"needs {behaviour_id}: {message}")
+        self.behaviour_id = behaviour_id
+        self.message = message
 
 
 def expect(

@@ -69,6 +69,13 @@ class CheckResult:
     program: str | None = None
     replay: str | None = None
     duration_s: float = 0.0
+    #: Where expected and actual differ (:func:`sessionspec.conformance.diff.structural_diff`).
+    diff: list[str] | None = None
+    #: A runnable replay script of a state machine FAIL (its text), and where the CLI wrote it.
+    replay_script: str | None = None
+    replay_path: str | None = None
+    #: The behaviour this check needed and found broken (it did not judge its own).
+    depends_on: str | None = None
 
 
 @dataclass
@@ -100,22 +107,27 @@ class Report:
     notes: list[str] = field(default_factory=list)
     #: ``{"spec", "kit", "vectors"}`` of the installation that ran (:func:`sessionspec.versions`).
     versions: dict[str, str] = field(default_factory=sessionspec.versions)
+    #: Why the run stopped before the end (a hung call, Ctrl-C), or None.
+    stopped: str | None = None
+    #: Wall time of the stateful machine, shared by the behaviours it checks (not in theirs).
+    machine_duration_s: float = 0.0
 
     @property
     def ok(self) -> bool:
         """Every behaviour of the claimed levels passed, apart from those ``only`` left out.
 
         A claimed behaviour whose checks all ran but were skipped (say, no tool could observe
-        it here) is unverified, and an unverified behaviour must not pass a CI gate.
+        it here) is unverified, and an unverified behaviour must not pass a CI gate; nor does
+        a run that stopped early.
         """
-        return all(
+        return self.stopped is None and all(
             r.status in (Status.PASS, Status.NA) or (r.status is Status.SKIP and not r.checks)
             for r in self.results.values()
         )
 
     @property
     def exit_code(self) -> int:
-        """0 when ``ok`` (every claimed behaviour passed), else 1; 2 is the CLI's, for targets."""
+        """0 when ``ok`` (every claimed behaviour passed), else 1 (errors.py lists them all)."""
         return 0 if self.ok else 1
 
     def counts(self) -> dict[str, int]:
@@ -183,7 +195,7 @@ class Report:
                 if item.status is Status.FAIL:
                     failures += 1
                     failure = ElementTree.SubElement(case, "failure", message=item.message)
-                    failure.text = _failure_text(item)
+                    failure.text = failure_text(item)
                 elif item.status is not Status.PASS:
                     skipped += 1
                     ElementTree.SubElement(
@@ -205,7 +217,8 @@ class Report:
             f"Versions: {self.versions_text()}.",
             "",
             f"Levels: {', '.join(self.levels)} ({self.levels_source}). "
-            f"Profile: {self.profile}. Seed: {self.seed}. Took {self.duration_s} s.",
+            f"Profile: {self.profile}. Seed: {self.seed}. Took {self.duration_s} s"
+            f" (state machine {self.machine_duration_s} s).",
             "",
             "| behaviour | level | status | title |",
             "| --- | --- | --- | --- |",
@@ -218,7 +231,7 @@ class Report:
         for r in self.results.values():
             for item in r.failures:
                 lines += [f"## {item.check}", "", f"Rule: {r.rule}", "", "```text"]
-                lines += [_failure_text(item), "```", ""]
+                lines += [failure_text(item), "```", ""]
         return "\n".join(lines)
 
     # -- terminal --------------------------------------------------------------------------
@@ -229,7 +242,8 @@ class Report:
             f"sessionspec conformance: {self.target}",
             f"versions: {self.versions_text()}",
             f"levels: {', '.join(self.levels)} ({self.levels_source})",
-            f"profile {self.profile}; seed {self.seed}; {self.duration_s} s",
+            f"profile {self.profile}; seed {self.seed}; {self.duration_s} s"
+            f" (state machine {self.machine_duration_s} s)",
         ]
 
     def table(self, width: int) -> Table:
@@ -283,21 +297,27 @@ class Report:
                 for item in r.failures:
                     console.rule(f"[red]FAIL {escape(item.check)}")
                     console.print(f"rule: {r.rule}", markup=False)
-                    console.print(_failure_text(item), markup=False, highlight=False)
+                    console.print(failure_text(item), markup=False, highlight=False)
         verdict = "[green]PASS" if self.ok else "[bold red]FAIL"
         console.print(f"verdict: {verdict}[/] {self.counts()}")
 
 
-def _failure_text(item: CheckResult) -> str:
+def failure_text(item: CheckResult) -> str:
+    """A failed check as text: message, difference (or expected/actual), program, replay."""
     parts = [item.message]
-    if item.expected is not None:
-        parts.append(f"expected: {item.expected}")
-    if item.actual is not None:
-        parts.append(f"actual:   {item.actual}")
+    if item.diff:
+        parts.append("difference:\n" + "\n".join(f"  {line}" for line in item.diff))
+    else:
+        if item.expected is not None:
+            parts.append(f"expected: {item.expected}")
+        if item.actual is not None:
+            parts.append(f"actual:   {item.actual}")
     if item.program:
         parts.append("program (shrunk):\n" + item.program)
     if item.replay:
         parts.append("replay: " + item.replay)
+    if item.replay_path:
+        parts.append(f"replay script: python {item.replay_path}")
     return "\n".join(parts)
 
 

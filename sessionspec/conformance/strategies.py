@@ -1,4 +1,9 @@
-"""Hypothesis strategies for ids, text, turns and clock steps, aimed at the spec's edges."""
+"""Hypothesis strategies for ids, text, turns and clock steps, aimed at the spec's edges.
+
+Constants and the id rule come from the kit's own ``oracle`` (SPEC.md §1.1, §2.3), not from
+the spec helpers the backends use. Strategies of whole sessions files are in
+``file_strategies``.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,12 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import strategies as st
 
-from sessionspec.spec import (
+from sessionspec.conformance.oracle import (
     SESSION_ID_MAX_LENGTH,
     SESSION_TTL,
-    ConversationTurn,
     is_valid_session_id,
 )
+from sessionspec.spec import ConversationTurn
 
 ID_ALPHABET = "ABCXYZabcxyz0189_-"
 
@@ -80,7 +85,7 @@ _SURROGATE_PAIR = re.compile("([\ud800-\udbff])(?=[\udc00-\udfff])")
 
 
 def keep_surrogates_lone(text: str) -> str:
-    """Separate a high surrogate directly followed by a low one.
+    """Separate a high surrogate directly followed by a low one (SPEC.md §1, B09).
 
     In JSON (and JavaScript) "\\ud800\\udfff" is one astral character, so such a pair of
     code points cannot round-trip as two; lone surrogates can, and must (SPEC.md §1).

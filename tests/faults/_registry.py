@@ -22,6 +22,9 @@ class Fault:
     target: str
     description: str
     factory: Callable[..., Any]
+    #: Other behaviours this one bug also breaks, by rule, each with the reason: the gate
+    #: expects exactly ``{target} | also`` to fail (one root cause, one FAIL otherwise).
+    also: tuple[tuple[str, str], ...] = ()
 
     @property
     def levels(self) -> list[str]:
@@ -31,9 +34,14 @@ class Fault:
 REGISTRY: list[Fault] = []
 
 
-def fault(target: str, name: str, description: str) -> Callable[[F], F]:
-    """Register a faulty backend class (the class is the factory) for behaviour ``target``."""
+def fault(
+    target: str, name: str, description: str, *, also: dict[str, str] | None = None
+) -> Callable[[F], F]:
+    """Register a faulty backend class (the class is the factory) for behaviour ``target``;
+    ``also`` names other behaviours the same bug breaks by their own rules, with why."""
     behaviour(target)  # raises for an unknown behaviour ID
+    for other in also or {}:
+        behaviour(other)
     if not _NAME.match(name):
         raise ValueError(f"fault names are kebab-case: {name!r}")
     if any(item.name == name for item in REGISTRY):
@@ -45,7 +53,7 @@ def fault(target: str, name: str, description: str) -> Callable[[F], F]:
         cls.fault_name = name
         cls.fault_target = target
         cls.fault_description = description
-        REGISTRY.append(Fault(name, target, description, cls))
+        REGISTRY.append(Fault(name, target, description, cls, tuple((also or {}).items())))
         return cls
 
     return register

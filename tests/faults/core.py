@@ -7,10 +7,13 @@ import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 
+from sessionspec.reference import sessionfile
 from sessionspec.reference.sessionfile import Decoded, SessionEncoder, _session_bytes
 from sessionspec.reference.table import SessionTable, Snapshot, _checked_turns
 from sessionspec.spec import (
+    SESSION_TTL,
     UNSET,
     ConversationTurn,
     SessionData,
@@ -142,8 +145,11 @@ class _UpdateAppendsTable(SessionTable):
             if current is None:
                 return None
             updated = replace(current, last_accessed_at=now)
-            if new_turns is not None:
+            if new_turns:
                 updated = replace(updated, turns=current.turns + new_turns)  # the bug
+            elif new_turns is not None:
+                # reset_session (turns=()) is a separate path in a real backend: it clears.
+                updated = replace(updated, turns=())
             if not isinstance(codex_conversation_id, Unset):
                 updated = replace(updated, codex_conversation_id=codex_conversation_id)
             return self._put(updated)
@@ -318,14 +324,24 @@ class _MergingEncoder(SessionEncoder):
     def encode(self, sessions: Iterable[SessionData]) -> bytes:
         for session in sessions:
             self._last[session.id] = (session, _session_bytes(session))
-        # The bug: the cache is the content; a deleted session is never dropped from it.
-        ordered = sorted(self._last.values(), key=lambda p: p[0].last_accessed_at, reverse=True)
+        given = [session.id for session in sessions]
+        # The bug: the cache is the content; a session it once wrote is never dropped from it
+        # (the live ones keep their list order, the dropped ones follow).
+        stale = [key for key in self._last if key not in given]
         from sessionspec.reference.sessionfile import _document
 
-        return _document([piece for _, piece in ordered])
+        return _document([self._last[key][1] for key in [*given, *stale]])
 
 
-@fault("B05", "deleted-stays-in-file", "the encoder's cache keeps deleted sessions in the file")
+@fault(
+    "B05",
+    "deleted-stays-in-file",
+    "the encoder's cache keeps deleted sessions in the file",
+    also={
+        "B17": "the cache drops nothing, so expired sessions stay in the file too",
+        "B21": "a fresh process then sees the deleted sessions: not the state flush() wrote",
+    },
+)
 class DeletedStaysInFile(HookedFileStorage):
     encoder_class = _MergingEncoder
 
@@ -354,7 +370,12 @@ class _CidOnlyWithTurnsEncoder(SessionEncoder):
         )
 
 
-@fault("B06", "cid-lost-without-turns", "a session without turns loses its conversation id on save")
+@fault(
+    "B06",
+    "cid-lost-without-turns",
+    "a session without turns loses its conversation id on save",
+    also={"B21": "the saved file lacks a conversation id set before flush(): a lost update"},
+)
 class CidLostWithoutTurns(HookedFileStorage):
     encoder_class = _CidOnlyWithTurnsEncoder
 
@@ -481,6 +502,22 @@ class MessageWithoutRule(HookedMemoryStorage):
     table_class = _VagueMessageTable
 
 
+class _LengthOnlyMessageTable(SessionTable):
+    def ensure(self, session_id: str) -> int:
+        if not is_valid_session_id(session_id):
+            # The bug: the message of the first version, when only the length was checked;
+            # the characters allowed were added to the check but never to the message.
+            raise ValidationError("session ID must be 1 to 256 characters long")
+        return _ensure_with(self, session_id)
+
+
+@fault(
+    "B08", "message-states-length-only", "the ValidationError states the length, not the characters"
+)
+class MessageStatesLengthOnly(HookedMemoryStorage):
+    table_class = _LengthOnlyMessageTable
+
+
 # -- B09 round-trip --------------------------------------------------------------------------
 
 
@@ -497,7 +534,21 @@ def _naive(session: SessionData) -> SessionData:
     )
 
 
-@fault("B09", "naive-timestamps-on-load", "the reader returns naive datetimes (tzinfo dropped)")
+_CRASHES_ON_LOAD = (
+    "the backend then crashes (TypeError: naive minus aware datetimes) in every load of a"
+    " non-empty file: each check that opens a file fails with that crash"
+)
+
+
+@fault(
+    "B09",
+    "naive-timestamps-on-load",
+    "the reader returns naive datetimes (tzinfo dropped)",
+    also=dict.fromkeys(
+        ["B04", "B05", "B06", "B11", "B13", "B14", "B15", "B17", "B18", "B20", "B21", "B22", "B23"],
+        _CRASHES_ON_LOAD,
+    ),
+)
 class NaiveTimestampsOnLoad(HookedFileStorage):
     def _decode(self, data: bytes) -> Decoded:
         decoded = super()._decode(data)
@@ -540,6 +591,52 @@ class _ContentKeyedEncoder(SessionEncoder):
 @fault("B09", "touched-only-not-saved", "a session only touched keeps its old times in the file")
 class TouchedOnlyNotSaved(HookedFileStorage):
     encoder_class = _ContentKeyedEncoder
+
+
+_OFFSET = re.compile(r"([+-])([0-9]{2}):([0-9]{2})\Z")
+
+
+class _WallClockTurnReader(sessionfile._RecordReader):
+    """Reads a turn's timestamp by its wall-clock digits: the offset is dropped."""
+
+    def _turn(self, record: object) -> ConversationTurn:
+        turn = super()._turn(record)  # valid, or _Skipped was raised
+        assert isinstance(record, dict)
+        match = _OFFSET.search(record["timestamp"])
+        if match is None:
+            return turn
+        offset = timedelta(hours=int(match[2]), minutes=int(match[3]))
+        # The bug: "the turn's local time, in UTC" -- 21:00+09:00 becomes 21:00Z, not 12:00Z.
+        return replace(turn, timestamp=turn.timestamp + (offset if match[1] == "+" else -offset))
+
+
+def _decode_with(reader: sessionfile._RecordReader, data: bytes) -> Decoded:
+    """``sessionfile.decode`` with another record reader (same statements, same order)."""
+    document, repeated_names = sessionfile._parse_json(data)
+    if not isinstance(document, dict):
+        raise sessionfile.CorruptFileError("the top level is not a JSON object")
+    if not sessionfile._is_version_1(document.get("version")):
+        raise sessionfile.UnsupportedVersionError(
+            f"unsupported version {sessionfile._as_json(document, 'version')}"
+        )
+    records = document.get("sessions")
+    if not isinstance(records, list):
+        raise sessionfile.CorruptFileError("'sessions' is absent or not an array")
+    reader.lossy = repeated_names or bool(document.keys() - sessionfile.ENVELOPE_MEMBERS)
+    sessions: dict[str, SessionData] = {}
+    for index, record in enumerate(records):
+        session = reader.session(f"sessions[{index}]", record, sessions)
+        if session is not None:
+            sessions[session.id] = session
+    return Decoded(tuple(sessions.values()), tuple(reader.skipped), reader.lossy)
+
+
+@fault("B09", "turn-times-drop-offset", "a turn's timestamp is read without its offset, as UTC")
+class TurnTimesDropOffset(HookedFileStorage):
+    # Its own files always say Z, so only a file another writer made (upstream's JS, a user's
+    # edit, a vector) shows the bug; the session times are read right, the turns are wrong.
+    def _decode(self, data: bytes) -> Decoded:
+        return _decode_with(_WallClockTurnReader(), data)
 
 
 # -- B17 ttl-expiry --------------------------------------------------------------------------
@@ -601,6 +698,26 @@ class _ExpiredSavedTable(SessionTable):
 @fault("B17", "expired-kept-in-file", "the writer saves expired sessions that are not purged yet")
 class ExpiredKeptInFile(HookedFileStorage):
     table_class = _ExpiredSavedTable
+
+
+# Its rule is B15's ("expired sessions lose nothing": a load that is not lossy makes no
+# backup); it sits here because it is about expired sessions.
+@fault(
+    "B15",
+    "expired-sessions-lossy",
+    "sessions expired in the file count as lost: each open backs up",
+)
+class ExpiredSessionsLossy(HookedFileStorage):
+    def _load(self, now: datetime) -> tuple[bytes, Decoded] | None:
+        loaded = super()._load(now)
+        if loaded is None:
+            return None
+        data, decoded = loaded
+        if any(now - s.last_accessed_at > SESSION_TTL for s in decoded.sessions):
+            # The bug: expired sessions leave the file at the next save, so "they are lost":
+            # every open of a file with an old session makes one more copy of it.
+            return data, replace(decoded, lossy=True)
+        return loaded
 
 
 # -- B18 lru-cap -----------------------------------------------------------------------------

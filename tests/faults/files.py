@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import replace
@@ -337,8 +336,12 @@ class BackupCopiedAtFirstSave(HookedFileStorage):
     def _save_file(self, path: Path, temp_path: Path, data: bytes) -> None:
         pending = self._pending_backup
         if pending is not None:
-            shutil.copyfile(path, pending)  # the bug: whatever the path holds now
-            os.chmod(pending, 0o600)
+            # The bug: whatever the path holds now (created private, as B20 requires).
+            fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            try:
+                os.write(fd, path.read_bytes())
+            finally:
+                os.close(fd)
             self._pending_backup = None
         super()._save_file(path, temp_path, data)
 
@@ -365,6 +368,20 @@ class DuplicateIdLastWins(HookedFileStorage):
                     last[reread[0].id] = reread[0]
         skipped = tuple(s for s in decoded.skipped if "repeats" not in s.reason)
         return replace(decoded, sessions=tuple(last.values()), skipped=skipped)
+
+
+@fault("B15", "nothing-loaded-moved-aside", "a file from which no session loads is moved aside")
+class NothingLoadedMovedAside(HookedFileStorage):
+    def _decode(self, data: bytes) -> Decoded:
+        decoded = super()._decode(data)
+        if decoded.skipped and not decoded.sessions:
+            for skip in decoded.skipped:
+                ref_file.logger.warning("%s: skipped %s: %s", self.path, skip.location, skip.reason)
+            # The bug: "nothing in it loads, so it is corrupt" (as upstream ends up doing): the
+            # file leaves the path although its envelope is valid. The bytes are safe in the
+            # backup, but a v1 file that should stay in place until the first save is gone.
+            raise CorruptFileError("no session in the file is valid")
+        return decoded
 
 
 # -- B16 stale-temp-cleanup ------------------------------------------------------------------

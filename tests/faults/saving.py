@@ -7,10 +7,12 @@ import contextlib
 import os
 import stat
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from sessionspec.reference import file as ref_file
 from sessionspec.reference.table import Snapshot
+from sessionspec.spec import to_millis
 
 from ._base import HookedFileStorage
 from ._registry import fault
@@ -71,7 +73,8 @@ class TempNamePerPid(HookedFileStorage):
         return self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
 
 
-@fault("B19", "temp-without-excl", "the temp file is opened O_CREAT|O_TRUNC, not O_EXCL")
+# B20's rule ("Temp files MUST be created exclusively (O_CREAT|O_EXCL)"), next to B19's.
+@fault("B20", "temp-without-excl", "the temp file is opened O_CREAT|O_TRUNC, not O_EXCL")
 class TempWithoutExcl(HookedFileStorage):
     def _save_file(self, path: Path, temp_path: Path, data: bytes) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
@@ -131,6 +134,33 @@ class BackupKeepsSourceMode(HookedFileStorage):
         raise AssertionError("unreachable")
 
 
+@fault(
+    "B20", "backup-chmodded-after-writing", "a backup is made with open(name, 'xb'), 0o600 after"
+)
+class BackupChmoddedAfterWriting(HookedFileStorage):
+    def _write_backup(self, path: Path, data: bytes, epoch_ms: int) -> Path:
+        for backup in ref_file._backup_names(path, epoch_ms):
+            try:
+                # Exclusive, so it never overwrites (B13, B15 hold); but open() creates the file
+                # 0o666 minus the umask: world-readable under umask 000 while the bytes go in.
+                file = open(backup, "xb")  # noqa: SIM115 - closed below, after the fsync
+            except FileExistsError:
+                continue
+            try:
+                with file:
+                    file.write(data)
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.chmod(backup, 0o600)  # the bug: private only once the bytes are in
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(backup)
+                raise
+            ref_file._fsync_directory(path.parent)
+            return backup
+        raise AssertionError("unreachable: there is always a free backup name")
+
+
 # -- B21 no-lost-updates ---------------------------------------------------------------------
 
 
@@ -188,6 +218,40 @@ class FailedSaveRetriedInLoop(HookedFileStorage):
             self._retry = True  # the bug: a busy retry loop while the disk is broken
 
 
+@fault("B22", "failed-save-retried-every-second", "the writer retries a failed save once a second")
+class FailedSaveRetriedEverySecond(HookedFileStorage):
+    def _record_result(self, snapshot: Snapshot, error: Exception | None) -> None:
+        super()._record_result(snapshot, error)
+        if error is not None and not self._stopping:
+            self._wake.wait(1.0)  # "give the disk a second", woken early by a mutation
+            self._retry = True  # the bug: a retry loop, one attempt a second while it fails
+
+
+@fault(
+    "B22",
+    "failed-save-retried-on-clock-backoff",
+    "a failed save is retried each time the backend's clock has moved on by 30 s",
+)
+class FailedSaveRetriedOnClockBackoff(HookedFileStorage):
+    backoff = timedelta(seconds=30)
+
+    def _record_result(self, snapshot: Snapshot, error: Exception | None) -> None:
+        super()._record_result(snapshot, error)
+        if error is None:
+            return
+        # The bug: a retry loop paced by the clock, the backend's only time (SPEC.md §1.3). It
+        # waits for the clock, a new mutation, a flush() or close(), then tries again.
+        due = to_millis(self._clock()) + self.backoff
+        while not (
+            self._stopping
+            or self._retry
+            or self._wanted > self._attempted
+            or to_millis(self._clock()) >= due
+        ):
+            self._wake.wait(0.02)
+        self._retry = True
+
+
 @fault("B22", "error-logged-every-attempt", "every failed save logs an ERROR, not only the first")
 class ErrorLoggedEveryAttempt(HookedFileStorage):
     def _record_result(self, snapshot: Snapshot, error: Exception | None) -> None:
@@ -219,6 +283,51 @@ class StaleFailureRaised(HookedFileStorage):
             if self._last_failure is not None and self._saved < self._table.revision:
                 raise self._last_failure[1]  # the bug: the disk may be fine again by now
         super().flush()
+
+
+@fault(
+    "B22",
+    "background-failure-forgets-dirty",
+    "a failed background save counts as done: a flush() once the fault clears writes nothing",
+)
+class BackgroundFailureForgetsDirty(HookedFileStorage):
+    debounce_s = 1.0  # the writer coalesces a second of mutations: not a bug in itself
+    _flushing = 0  # flush() calls waiting now; guarded by _wake
+
+    def _save_snapshot(self, snapshot: Snapshot) -> None:
+        if not self._flushing:
+            time.sleep(self.debounce_s)
+        super()._save_snapshot(snapshot)
+
+    def _record_result(self, snapshot: Snapshot, error: Exception | None) -> None:
+        background = not self._flushing
+        super()._record_result(snapshot, error)
+        if error is not None and background:
+            # The bug: the failure is logged, so the state is taken as handled and nothing is
+            # dirty any more. A flush() during the fault still raises (see below); once the
+            # fault clears, no flush() writes the state that failed, until a new mutation.
+            self._saved = max(self._saved, snapshot.revision)
+
+    def flush(self) -> None:
+        with self._wake:
+            clean = self._saved >= self._table.revision
+        if clean:
+            if self._table.revision:
+                # Nothing pending: make earlier saves durable by fsyncing the directory (which
+                # fails while the directory is not one, so flush() raises during the fault).
+                fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            return
+        with self._wake:
+            self._flushing += 1
+        try:
+            super().flush()
+        finally:
+            with self._wake:
+                self._flushing -= 1
 
 
 @fault(
