@@ -303,6 +303,13 @@ class FileSteps:
                 actual=after,
             )
 
+    def still_foreign(self) -> bool:
+        """The file at the path is still the foreign file loaded last (not rewritten yet)."""
+        try:
+            return self.foreign is not None and self.path.read_bytes() == self.foreign
+        except OSError:
+            return False
+
     # -- flush and what it must leave ------------------------------------------------------
     def flush_step(self) -> None:
         """``flush()``: raises OSError while a write fault is on and changes are unsaved

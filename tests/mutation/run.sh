@@ -1,44 +1,141 @@
 #!/usr/bin/env bash
-# Mutation testing of sessionspec/reference/ with mutmut 3, the conformance kit as the test suite.
-# On demand, not in CI. Usage (from anywhere):
+# Mutation testing with mutmut 3, on demand, not in CI (docs/mutation-testing.md has the figures).
 #
-#     bash tests/mutation/run.sh [WORKDIR]        # default WORKDIR: /tmp/sessionspec-mutation
+#     bash tests/mutation/run.sh [TARGET] [WORKDIR] [MUTANT ...]
 #
-# mutmut rewrites the files it mutates, so this never runs in the work tree: it exports HEAD
-# (plus the working tree's tests/mutation/) to WORKDIR, makes a venv there with the project's
-# dependencies (not the project itself: the mutated copy must be what is imported), and runs
-# `mutmut run` on sessionspec/reference/ with tests/mutation/ as the tests (JOBS workers, default 4: a
-# mutant that hangs waits for its timeout without using a core). Results stay in
-# WORKDIR/mutants; `cd WORKDIR && .venv/bin/mutmut results` lists the survivors again.
+# TARGET says what is mutated and which tests must catch it (the kill criterion):
+#
+#   reference  sessionspec/reference/ (the default). Tests: tests/mutation/test_kit_on_reference.py,
+#              the kit's smoke profile on both reference backends. Killed: the kit fails them.
+#   spec       the spec's helpers, sessionspec/spec/model.py (to_millis, parse_timestamp,
+#              format_timestamp, is_valid_session_id, ...). Tests: the ones that hold the helpers
+#              to the vectors (tests/test_spec_vectors.py, tests/test_reference_vectors.py,
+#              tests/test_spec_schemas.py), the oracle's cross-checks against the helpers
+#              (four tests of tests/test_oracle.py) and tests/test_spec_helpers_edges.py.
+#   kit        the kit's model and oracle, sessionspec/conformance/{model,oracle}.py
+#              (KIT_FILES="model oracle oracle_reader" adds the reader oracle). Tests:
+#              tests/mutation/test_kit_judges.py (the reference must PASS, one seeded fault per
+#              behaviour must FAIL), tests/test_oracle.py, tests/test_conformance_model.py,
+#              tests/test_oracle_edges.py.
+#
+# WORKDIR defaults to /tmp/sessionspec-mutation (reference) or /tmp/sessionspec-mutation-TARGET.
+# MUTANT ... are names or globs given to `mutmut run` (for example
+# 'sessionspec.conformance.oracle.x_read_timestamp*'): only those are run; they need WORKDIR.
+# For compatibility, a first argument that is not a TARGET is the WORKDIR of a reference run.
+#
+# mutmut rewrites the files it mutates, so this never runs in the work tree: it copies the
+# WORKING TREE as it is on disk (pyproject.toml, sessionspec/ and tests/, without caches;
+# uncommitted changes included, not HEAD) to WORKDIR, makes a venv with the project's
+# dependencies but not the project (the mutated copy must be what is imported, also by the
+# kit's child processes; MUTATION_VENV, default /tmp/sessionspec-mutation-venv, is made once
+# and reused), writes mutmut's config and runs `mutmut run` with JOBS workers (default 4: a
+# mutant that hangs waits for its timeout without using a core; use JOBS=1 on a busy machine).
+# tests/mutation/hypothesis_profile.py pins the hypothesis examples of the test suites. Results
+# stay in WORKDIR/mutants; `cd WORKDIR && .venv/bin/mutmut results` lists the survivors again.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
-work="${1:-/tmp/sessionspec-mutation}"
-python="${PYTHON:-python3}"
 
+target=reference
+case "${1:-}" in
+    reference | spec | kit) target="$1"; shift ;;
+esac
+if [ "$target" = reference ]; then
+    default_work=/tmp/sessionspec-mutation
+else
+    default_work="/tmp/sessionspec-mutation-$target"
+fi
+work="${1:-$default_work}"
+[ $# -gt 0 ] && shift
+python="${PYTHON:-python3}"
+venv="${MUTATION_VENV:-/tmp/sessionspec-mutation-venv}"
+
+case "$work" in
+    "" | / | "$repo" | "$repo"/*) echo "refusing WORKDIR $work" >&2; exit 2 ;;
+esac
 rm -rf "$work"
 mkdir -p "$work"
-git -C "$repo" archive --format=tar HEAD | tar -x -C "$work"
-cp -r "$repo/tests/mutation/." "$work/tests/mutation/"
-cat > "$work/setup.cfg" <<'CFG'
+# The working tree, not HEAD: what is tested is what is on disk.
+tar -C "$repo" -cf - \
+    --exclude=__pycache__ --exclude=.hypothesis --exclude=.pytest_cache \
+    --exclude=.mypy_cache --exclude=.ruff_cache --exclude=mutants \
+    pyproject.toml sessionspec tests | tar -x -C "$work"
+
+case "$target" in
+reference)
+    cat > "$work/setup.cfg" <<'CFG'
 [mutmut]
 source_paths = sessionspec/reference/
-pytest_add_cli_args_test_selection = tests/mutation/
+pytest_add_cli_args_test_selection = tests/mutation/test_kit_on_reference.py
 also_copy =
+    sessionspec/__init__.py
     sessionspec/spec/
     sessionspec/conformance/
 timeout_multiplier = 4
 CFG
-
-"$python" -m venv "$work/.venv"
-"$work/.venv/bin/python" - "$work/pyproject.toml" > "$work/requirements.txt" <<'PY'
+    ;;
+spec)
+    cat > "$work/setup.cfg" <<'CFG'
+[mutmut]
+source_paths = sessionspec/spec/
+only_mutate = sessionspec/spec/model.py
+pytest_add_cli_args_test_selection =
+    tests/test_spec_vectors.py
+    tests/test_reference_vectors.py
+    tests/test_spec_schemas.py
+    tests/test_spec_helpers_edges.py
+    tests/test_oracle.py::test_timestamp_grammar_agrees_with_spec_parse_timestamp
+    tests/test_oracle.py::test_to_millis_and_format_agree_with_spec
+    tests/test_oracle.py::test_naive_datetimes_are_rejected_by_both
+    tests/test_oracle.py::test_id_rule_agrees_with_spec
+also_copy =
+    sessionspec/__init__.py
+    sessionspec/reference/
+    sessionspec/conformance/
+timeout_multiplier = 4
+CFG
+    ;;
+kit)
+    {
+        echo "[mutmut]"
+        echo "source_paths = sessionspec/conformance/"
+        echo "only_mutate ="
+        for name in ${KIT_FILES:-model oracle}; do
+            echo "    sessionspec/conformance/$name.py"
+        done
+        cat <<'CFG'
+pytest_add_cli_args_test_selection =
+    tests/mutation/test_kit_judges.py
+    tests/test_oracle.py
+    tests/test_conformance_model.py
+    tests/test_oracle_edges.py
+pytest_add_cli_args =
+    -m
+    not slow
+also_copy =
+    sessionspec/__init__.py
+    sessionspec/spec/
+    sessionspec/reference/
+timeout_multiplier = 4
+CFG
+    } > "$work/setup.cfg"
+    ;;
+esac
+if [ ! -x "$venv/bin/mutmut" ]; then
+    "$python" -m venv "$venv"
+fi
+"$venv/bin/python" - "$work/pyproject.toml" > "$work/requirements.txt" <<'PY'
 import sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
 dev = project["optional-dependencies"]["dev"]
 print("\n".join(project["dependencies"] + [d for d in dev if d.startswith("mutmut")]))
 PY
-"$work/.venv/bin/pip" install -q -r "$work/requirements.txt"
+"$venv/bin/pip" install -q -r "$work/requirements.txt"
+ln -s "$venv" "$work/.venv"
 
 cd "$work"
 export SESSIONSPEC_MUTATION=1
-.venv/bin/mutmut run --max-children "${JOBS:-4}" || true
+export PYTHONPATH="$work/tests/mutation${PYTHONPATH:+:$PYTHONPATH}"
+export PYTEST_ADDOPTS="-p hypothesis_profile${PYTEST_ADDOPTS:+ $PYTEST_ADDOPTS}"
+echo "mutation target $target in $work (mutmut $(.venv/bin/python -c "import importlib.metadata as m; print(m.version('mutmut'))"))"
+.venv/bin/mutmut run --max-children "${JOBS:-4}" "$@" || true
 .venv/bin/mutmut results

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(
 #: The profile of the kit used for every mutant (the lightest one).
 PROFILE = os.environ.get("SESSIONSPEC_MUTATION_PROFILE", "smoke")
 
-MACHINE = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B17", "B18"]
+MACHINE = [f"B{n:02d}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 18, 23, 24)]
 FILES = ["B10", "B11", "B12", "B13", "B14", "B15", "B16", "B20"]
 PROCESSES = ["B19", "B21", "B22"]
 
