@@ -2,9 +2,9 @@
 exactly: one root cause, one FAIL.
 
 For each faulty backend the kit runs in-process, every behaviour, with the ``smoke`` profile,
-and the set of failing behaviours must be exactly the fault's target, or the target and the
-behaviours the fault declares (``also=``, each with the reason the same bug breaks that rule
-too). The reference backends (and the seams the faults are built on) must pass. One test per
+and the set of failing behaviours must be the fault's target alone, or the target and some of
+the behaviours the fault declares (``also=``, each with the reason the same bug breaks that
+rule too). The reference backends (and the seams the faults are built on) must pass. One test per
 fault, so ``pytest -n 2`` spreads them over both cores. docs/kill-matrix.md shows the same
 runs as a table (``python -m tests.faults.kill_matrix``).
 """
@@ -76,7 +76,8 @@ def test_kit_fails_exactly_the_faults_behaviour(item: Fault) -> None:
         f"\n{_story(report)}"
     )
     declared = {bid for bid, _reason in item.also}
-    assert failing == {item.target} | declared, (
+    # Declared behaviours may fail (some only on a given timing: a write racing a read).
+    assert failing <= {item.target} | declared, (
         f"{item.name}: one root cause, one FAIL: expected {sorted({item.target} | declared)},"
         f" got {sorted(failing)}:\n{_story(report)}"
     )

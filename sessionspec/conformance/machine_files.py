@@ -229,9 +229,18 @@ class FileSteps:
         self.call("B21", self.storage.flush, "flush()")
         self.dirty = False
         folder = self.path.parent
-        if folder.exists():
-            folder.rename(folder.with_name(folder.name + ".aside"))
-        folder.write_bytes(b"not a directory\n")
+        aside = folder.with_name(folder.name + ".aside")
+        for _ in range(50):
+            if folder.is_dir():
+                # A writer that saves on a timer may re-create the directory at any moment:
+                # the newest one is the one put back at repair.
+                shutil.rmtree(aside, ignore_errors=True)
+                folder.rename(aside)
+            try:
+                folder.write_bytes(b"not a directory\n")
+                break
+            except IsADirectoryError:
+                continue
         self.broken = True
 
     def repair_directory(self) -> None:
