@@ -190,3 +190,33 @@ def test_the_replay_of_a_fixed_backend_shows_no_divergence(tmp_path: Path) -> No
     )
     assert fixed.returncode == 0, fixed.stdout
     assert "no divergence" in fixed.stdout
+
+
+def test_a_divergence_that_does_not_come_back_is_reported_as_met(tmp_path: Path) -> None:
+    """A backend whose failure depends on timing fails once and not on the replay; hypothesis
+    then calls the program flaky. The machine reports the divergence it met, unshrunk, under
+    its behaviour, never as an error of the kit (B05 here)."""
+    from sessionspec.conformance.context import PROFILES, RunState
+    from sessionspec.conformance.machine import run_machine
+    from sessionspec.reference import InMemorySessionStorage
+    from sessionspec.spec import Level
+
+    armed = [True]
+
+    class LosesTheFirstDelete(InMemorySessionStorage):
+        def delete_session(self, session_id: str) -> bool:
+            if armed[0] and self.get_session(session_id) is not None:
+                armed[0] = False
+                return True  # the bug, once per process: says deleted, keeps the session
+            return super().delete_session(session_id)
+
+    def factory(path: object = None, **kwargs: Any) -> LosesTheFirstDelete:
+        return LosesTheFirstDelete(**kwargs)
+
+    run = RunState(factory, None, frozenset({Level.CORE}), PROFILES["smoke"], None, tmp_path)
+    outcome = run_machine(run)
+    assert outcome.error is None, outcome.error
+    assert outcome.violation is not None
+    assert outcome.violation.behaviour_id == "B05", outcome.violation
+    assert any("delete" in step for step in outcome.program), outcome.program
+    assert outcome.shrink_note is not None and "timing" in outcome.shrink_note

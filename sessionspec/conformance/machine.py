@@ -183,6 +183,9 @@ class MachineConfig:
     runs: int = 0
     #: Print each step as it runs (the replay script) instead of noting it for hypothesis.
     echo: bool = False
+    #: The first divergence any program met, with that program and its ids: what is reported
+    #: when hypothesis cannot replay it (a backend whose failure depends on timing).
+    first_failure: tuple[BehaviourViolation, list[str], list[str]] | None = None
 
 
 class StorageMachine(FileSteps, RuleBasedStateMachine):
@@ -255,7 +258,10 @@ class StorageMachine(FileSteps, RuleBasedStateMachine):
         actual: object = None,
     ) -> None:  # fmt: skip
         if not condition:
-            raise BehaviourViolation(bid, message, expected=expected, actual=actual)
+            violation = BehaviourViolation(bid, message, expected=expected, actual=actual)
+            if self.config.first_failure is None:
+                self.config.first_failure = (violation, list(self.program), list(self.created))
+            raise violation
 
     def call(self, bid: str, function: Callable[..., Any], label: str, *args: Any,
              **kwargs: Any) -> Any:  # fmt: skip
@@ -1143,6 +1149,13 @@ class MachineOutcome:
     shrink_note: str | None = None
 
 
+_UNREPLAYABLE = (
+    "not shrunk: the backend did not diverge the same way when the program ran again (its"
+    " failure depends on timing, e.g. a background writer); this is the first program that"
+    " diverged, as it ran"
+)
+
+
 def _find_violation(exc: BaseException) -> BehaviourViolation | None:
     if isinstance(exc, BehaviourViolation):
         return exc
@@ -1195,6 +1208,13 @@ def run_machine(run: RunState) -> MachineOutcome:
             # Hypothesis attaches the falsifying program and our notes to the exception.
             lines.extend(str(n) for n in getattr(exc, "__notes__", ()))
             violation = _find_violation(exc)
+            first = config.first_failure
+            if isinstance(exc, Flaky) and first is not None:
+                # The same choices diverged once and not again (or elsewhere): the backend's
+                # failure depends on timing. Report the first divergence as it was met (the
+                # last program run is one that did not fail).
+                violation, program, created = first
+                return MachineOutcome(violation, None, lines, program, created, _UNREPLAYABLE)
             if violation is None:
                 # Not a divergence: a kit error, or an exception no step expected. Keep the
                 # whole chain (a FlakyFailure holds the first failure as a sub-exception).
