@@ -116,13 +116,10 @@ def parse_timestamp(text: object) -> datetime:
     match = _READER_TIMESTAMP.match(text) if isinstance(text, str) else None
     if match is None:
         raise ValueError(f"not an RFC 3339 date-time with a zone: {text!r:.80}")
-    normalised = match.group(0).upper().replace("Z", "+00:00")
-    fraction = match.group(1)
-    if fraction is not None:
-        # fromisoformat takes at most 6 fraction digits; the spec keeps milliseconds anyway.
-        normalised = normalised.replace("." + fraction, "." + (fraction + "000")[:6], 1)
+    # Since Python 3.11, fromisoformat reads "Z" and any number of fraction digits (it keeps
+    # microseconds; to_millis keeps milliseconds); only lower-case "t"/"z" need upper().
     try:
-        return to_millis(datetime.fromisoformat(normalised).astimezone(UTC))
+        return to_millis(datetime.fromisoformat(match.group(0).upper()).astimezone(UTC))
     except (ValueError, OverflowError) as exc:
         raise ValueError(f"not a representable date-time: {text!r:.80} ({exc})") from None
 
@@ -131,7 +128,7 @@ def has_sub_millisecond_digits(text: str) -> bool:
     """True when a timestamp that parses carries precision below the millisecond (lossy)."""
     match = _READER_TIMESTAMP.match(text)
     fraction = match.group(1) if match else None
-    return fraction is not None and fraction[3:].strip("0") != ""
+    return fraction is not None and any(digit != "0" for digit in fraction[3:])
 
 
 @dataclass(frozen=True, slots=True)
