@@ -42,7 +42,7 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", 10, 25, True, 8, 40, 40, 60),
-    "ci": Profile("ci", 35, 40, True, 20, 200, 300, 180),
+    "ci": Profile("ci", 35, 40, True, 20, 200, 40, 180),
     "thorough": Profile("thorough", 400, 80, False, 80, 2000, 3000, 900),
 }
 

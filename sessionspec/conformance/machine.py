@@ -183,6 +183,8 @@ class MachineConfig:
     runs: int = 0
     #: Print each step as it runs (the replay script) instead of noting it for hypothesis.
     echo: bool = False
+    #: Hand each step to hypothesis's ``note()`` (off outside a hypothesis test: trimming).
+    notes: bool = True
     #: The first divergence any program met, with that program and its ids: what is reported
     #: when hypothesis cannot replay it (a backend whose failure depends on timing).
     first_failure: tuple[BehaviourViolation, list[str], list[str]] | None = None
@@ -243,7 +245,7 @@ class StorageMachine(FileSteps, RuleBasedStateMachine):
         self.program.append(text)
         if self.config.echo:
             print(text, flush=True)
-        else:
+        elif self.config.notes:
             note(text)
 
     def ref(self, value: object) -> str:
@@ -1220,15 +1222,53 @@ def run_machine(run: RunState) -> MachineOutcome:
                 # whole chain (a FlakyFailure holds the first failure as a sub-exception).
                 trace = "".join(traceback.format_exception(exc))[-4000:]
                 return MachineOutcome(None, f"{type(exc).__name__}: {exc}\n{trace}", lines)
-            return MachineOutcome(
-                violation,
-                None,
-                lines,
-                list(config.last_program),
-                list(config.last_created),
-                budget.note(lines),
+            return _trimmed(
+                run,
+                MachineOutcome(
+                    violation,
+                    None,
+                    lines,
+                    list(config.last_program),
+                    list(config.last_created),
+                    budget.note(lines),
+                ),
             )
     return MachineOutcome(None, None, lines)
+
+
+def _trimmed(run: RunState, outcome: MachineOutcome) -> MachineOutcome:
+    """The outcome with its program trimmed step by step (see trim.py), when that keeps
+    the divergence; the note says how minimal the program is."""
+    from sessionspec.conformance.trim import trim
+
+    assert outcome.violation is not None
+    result = trim(
+        run.factory,
+        run.levels,
+        run.workdir,
+        outcome.program,
+        outcome.violation,
+        outcome.created,
+        budget=run.profile.shrink_runs,
+        seconds=run.profile.shrink_seconds,
+    )
+    if result.minimal:
+        note = (
+            None
+            if outcome.shrink_note is None
+            else "trimmed until no single step can be dropped or made smaller, after"
+            " hypothesis's shrinking stopped at its budget (its values may not be the"
+            " simplest)"
+            + ("; it may differ between runs" if "backstop" in outcome.shrink_note else "")
+        )
+    else:
+        note = (
+            f"{outcome.shrink_note or 'shrunk'}; trimming stopped at its budget of"
+            f" {run.profile.shrink_runs} program runs: the program may not be minimal"
+        )
+    return MachineOutcome(
+        result.violation, None, outcome.report, result.program, result.created, note
+    )
 
 
 def kit_cache_directory() -> Path:
