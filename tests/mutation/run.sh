@@ -22,6 +22,7 @@
 # MUTANT ... are names or globs given to `mutmut run` (for example
 # 'sessionspec.conformance.oracle.x_read_timestamp*'): only those are run; they need WORKDIR.
 # For compatibility, a first argument that is not a TARGET is the WORKDIR of a reference run.
+# RESUME=1 carries on in an existing WORKDIR (an interrupted run) without copying anything.
 #
 # mutmut rewrites the files it mutates, so this never runs in the work tree: it copies the
 # WORKING TREE as it is on disk (pyproject.toml, sessionspec/ and tests/, without caches;
@@ -30,7 +31,8 @@
 # kit's child processes; MUTATION_VENV, default /tmp/sessionspec-mutation-venv, is made once
 # and reused), writes mutmut's config and runs `mutmut run` with JOBS workers (default 4: a
 # mutant that hangs waits for its timeout without using a core; use JOBS=1 on a busy machine).
-# tests/mutation/hypothesis_profile.py pins the hypothesis examples of the test suites. Results
+# tests/mutation/mutation_plugin.py pins the hypothesis examples of the test suites and ends a
+# test that hangs (SESSIONSPEC_MUTATION_TEST_SECONDS, default 180) as a mutmut timeout. Results
 # stay in WORKDIR/mutants; `cd WORKDIR && .venv/bin/mutmut results` lists the survivors again.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -52,6 +54,17 @@ venv="${MUTATION_VENV:-/tmp/sessionspec-mutation-venv}"
 case "$work" in
     "" | / | "$repo" | "$repo"/*) echo "refusing WORKDIR $work" >&2; exit 2 ;;
 esac
+if [ "${RESUME:-0}" = 1 ] && [ -d "$work/mutants" ]; then
+    # Carry on where an interrupted run stopped: same copy, same config, the stats mutmut
+    # saved; mutants with a result keep it (naming mutants runs those again).
+    cd "$work"
+    export SESSIONSPEC_MUTATION=1
+    export PYTHONPATH="$work/tests/mutation${PYTHONPATH:+:$PYTHONPATH}"
+    export PYTEST_ADDOPTS="-p mutation_plugin${PYTEST_ADDOPTS:+ $PYTEST_ADDOPTS}"
+    .venv/bin/mutmut run --max-children "${JOBS:-4}" "$@" || true
+    .venv/bin/mutmut results
+    exit 0
+fi
 rm -rf "$work"
 mkdir -p "$work"
 # The working tree, not HEAD: what is tested is what is on disk.
@@ -111,6 +124,10 @@ pytest_add_cli_args_test_selection =
 pytest_add_cli_args =
     -m
     not slow
+    -k
+    not (foreign_files_cover or foreign_files_are_deterministic or schema_documents or valid_documents or mutated_documents or vector_files_are or encode_document)
+do_not_mutate_patterns =
+    ^\s*raise \w+Error\(
 also_copy =
     sessionspec/__init__.py
     sessionspec/spec/
@@ -135,7 +152,7 @@ ln -s "$venv" "$work/.venv"
 cd "$work"
 export SESSIONSPEC_MUTATION=1
 export PYTHONPATH="$work/tests/mutation${PYTHONPATH:+:$PYTHONPATH}"
-export PYTEST_ADDOPTS="-p hypothesis_profile${PYTEST_ADDOPTS:+ $PYTEST_ADDOPTS}"
+export PYTEST_ADDOPTS="-p mutation_plugin${PYTEST_ADDOPTS:+ $PYTEST_ADDOPTS}"
 echo "mutation target $target in $work (mutmut $(.venv/bin/python -c "import importlib.metadata as m; print(m.version('mutmut'))"))"
 .venv/bin/mutmut run --max-children "${JOBS:-4}" "$@" || true
 .venv/bin/mutmut results
