@@ -82,6 +82,25 @@ def _selected(check: Check, only: frozenset[str] | set[str] | None) -> bool:
     )
 
 
+def _failed(check: Check, violation: BehaviourViolation) -> CheckResult:
+    """A check's FAIL: the violation's message, values, structural diff and replay."""
+    diff = violation.diff
+    if diff is None and violation.expected is not None and violation.actual is not None:
+        diff = structural_diff(violation.expected, violation.actual)
+    return CheckResult(
+        check.node_id,
+        check.name,
+        Status.FAIL,
+        violation.message,
+        expected=describe(violation.expected),
+        actual=describe(violation.actual),
+        program=violation.program,
+        replay=violation.replay,
+        diff=diff or None,
+        replay_script=violation.replay_script,
+    )
+
+
 class Verification:
     """One verification run: resolves the target and levels, runs checks, builds the report."""
 
@@ -263,14 +282,7 @@ class Verification:
         found = self.run.cache.get("machine", {}) if check.name == "state_machine" else {}
         violation = found.get(check.behaviour.id)
         if violation is not None:
-            return CheckResult(
-                check.node_id,
-                check.name,
-                Status.FAIL,
-                violation.message,
-                expected=describe(violation.expected),
-                actual=describe(violation.actual),
-            )
+            return _failed(check, violation)
         return CheckResult(check.node_id, check.name, Status.SKIP, f"not run: {self.stopped}")
 
     def _judge(self, check: Check, context: CheckContext) -> CheckResult:
@@ -281,21 +293,7 @@ class Verification:
             with capture_logs():
                 check.function(context)
         except BehaviourViolation as violation:
-            diff = violation.diff
-            if diff is None and violation.expected is not None and violation.actual is not None:
-                diff = structural_diff(violation.expected, violation.actual)
-            result = CheckResult(
-                check.node_id,
-                check.name,
-                Status.FAIL,
-                violation.message,
-                expected=describe(violation.expected),
-                actual=describe(violation.actual),
-                program=violation.program,
-                replay=violation.replay,
-                diff=diff or None,
-                replay_script=violation.replay_script,
-            )
+            result = _failed(check, violation)
             if violation.behaviour_id != check.behaviour.id:
                 # A check only asserts its own behaviour; anything else is a kit bug.
                 result.message = f"(raised for {violation.behaviour_id}) {result.message}"
