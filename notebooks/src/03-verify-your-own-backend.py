@@ -9,8 +9,8 @@
 # At the kit's heart is a **state machine**: it generates random programs (create, ensure,
 # add a turn, advance the clock, list, reopen, …), runs each step on your backend *and* on a
 # small, obviously correct model of the spec, and compares everything observable after every
-# step. When they disagree, Hypothesis **shrinks** the program to a minimal one that still
-# fails, and the kit names the one behaviour it breaks.
+# step. When they disagree, Hypothesis **shrinks** the program, the kit trims it until no step
+# can be dropped, and names the one behaviour it breaks.
 #
 # In this notebook we:
 #
@@ -377,10 +377,11 @@ verdicts(report)
 # Each failing behaviour carries its checks' results: a message, what was expected, what the
 # backend did, and, for the state machine, the **shrunk program** and how to replay it. (The
 # kit also has targeted checks, fixed scenarios aimed at one rule; they report expected and
-# actual, with no program to shrink.) In a program, `storage.…` lines are the calls made on
-# *your* backend; the rest is the kit's bookkeeping. A line `(masked B04: …)` means the kit had
-# already reported B04 and let that run go on, to find what *else* is broken. UUIDs are
-# shortened to 8 digits below to keep it readable.
+# actual, with no program to shrink.) A program is Python: each `m.…` line is one step the
+# machine took on *your* backend and on the model (`m.created[i]` is the i-th id your backend
+# returned), and the kit writes it as a script you can run again (`python B04-list-sessions.py`).
+# The kit reports only the first divergence: one root cause, one FAIL. UUIDs are shortened to
+# 8 digits below to keep it readable.
 
 # %%
 import re
@@ -411,15 +412,16 @@ for result in failed:
 assert {"B01", "B04"} & {r.id for r in failed}, "the kit should catch the tie-order bug"
 
 # %% [markdown]
-# Read it like a bug report. The smallest program is two `create_session()` calls, and the
+# Read it like a bug report. The smallest program is two creates, and the
 # complaint is that the session created *last* is not first in the list: the two ids come
 # back swapped. Two sessions, no clock step in between: a **tie**. The kit's clock stands
 # still unless the program advances it, so both sessions have the same `last_accessed_at`,
 # and the spec breaks such ties by access order, latest first (B04). Our
 # `ORDER BY last_accessed_at DESC` says nothing about ties, and SQLite returns them in
-# whatever order its scan produces — here insertion order, oldest first. The same bug makes
-# the cap (B18) evict the wrong session on a tie, since eviction removes the *end* of list
-# order: one bug, reported under each behaviour it breaks.
+# whatever order its scan produces — here insertion order, oldest first. The same bug would
+# make the cap (B18) evict the wrong session on a tie, since eviction removes the *end* of list
+# order; the kit reports the root cause once, and a check of another behaviour that relies on
+# tie order says "not judged" instead of failing too.
 #
 # A shrunk example is valuable because it is small enough to replay by hand:
 

@@ -56,8 +56,9 @@ class Row:
 
     @property
     def exact(self) -> bool:
-        """The fault fails its target alone (or exactly the set it declares)."""
-        return self.statuses[self.target] == Status.FAIL and set(self.extra) == set(self.declared)
+        """The fault fails its target and nothing it does not declare (a declared behaviour
+        may pass: some fail only on a given timing), as the gate asserts."""
+        return self.statuses[self.target] == Status.FAIL and set(self.extra) <= set(self.declared)
 
 
 def run_one(name: str, profile: str) -> Row:
@@ -98,8 +99,8 @@ def render(rows: list[Row], profile: str, took: float) -> str:
         f" `{profile}` profile, every behaviour run for every fault ({took:.0f} s).",
         "",
         f"**{len(rows)} faults; {caught} caught as their target behaviour; {alone}"
-        f" ({alone / max(len(rows), 1):.0%}) fail their target alone; {exact} fail exactly"
-        " their target or the set they declare.** (One root cause, one FAIL: the faults"
+        f" ({alone / max(len(rows), 1):.0%}) fail their target alone; {exact} fail their target"
+        " and nothing they do not declare.** (One root cause, one FAIL: the faults"
         " that declare more say why in the last table.) Each fault is"
         " one realistic bug in a backend derived from the reference (tests/faults/); the"
         " gate (tests/test_fault_gate.py) checks in CI that the kit fails each one under its"
@@ -109,9 +110,10 @@ def render(rows: list[Row], profile: str, took: float) -> str:
         "",
         "`tests/test_fault_gate.py` (in CI, part of `make test`) runs the kit in-process on"
         " every fault, every behaviour, with the `smoke` profile (one test per fault, so"
-        " `pytest -n 2` spreads them over both cores), and asserts the failing set is exactly"
-        " the fault's target, or the target and the behaviours the fault declares with a"
-        " reason (`also=` in tests/faults/); it also asserts the reference backends (and the"
+        " `pytest -n 2` spreads them over both cores), and asserts the failing set holds the"
+        " fault's target and nothing else but the behaviours the fault declares with a"
+        " reason (`also=` in tests/faults/; a declared behaviour may pass, as some fail only"
+        " on a given timing); it also asserts the reference backends (and the"
         " seams the faults are built on) pass every behaviour. The matrix below is the same"
         " run as a table. How the kit gets one root cause down to one FAIL: the state machine"
         " reports only its first divergence; a check that needs another behaviour's rule to"
