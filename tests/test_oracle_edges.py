@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from sessionspec import spec
 from sessionspec.conformance.model import StoreModel
-from sessionspec.conformance.oracle import MAX_SESSIONS, SESSION_TTL
+from sessionspec.conformance.oracle import MAX_SESSIONS, SESSION_TTL, read_timestamp
 from sessionspec.spec import ConversationTurn, SessionData
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -124,3 +127,39 @@ def test_purge_returns_what_it_dropped() -> None:
     assert model.purge(after) == ["old"]
     assert not model.has_pending_expired(after)
     assert model.purge(after) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "202601-01T00:00:00Z",
+        "2026-0101T00:00:00Z",
+        "2026-01-0100:00:00Z",
+        "2026-01-01T0000:00Z",
+        "2026-01-01T00:0000Z",
+        "2026-01-01T00:00:00+0100",
+    ],
+)
+def test_a_missing_separator_is_not_a_timestamp(text: str) -> None:
+    """SPEC.md §1.2: every separator of the grammar is required; the oracle and the spec's
+    helper agree (B15 skips such a record)."""
+    assert read_timestamp(text) is None
+    with pytest.raises(ValueError):
+        spec.parse_timestamp(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "lossy"),
+    [("2026-01-01T00:00:00.123000Z", False), ("2026-01-01T00:00:00.1230001Z", True)],
+)
+def test_only_non_zero_digits_below_the_millisecond_are_lossy(text: str, lossy: bool) -> None:
+    read = read_timestamp(text)
+    assert read is not None and read.sub_millisecond is lossy
+
+
+def test_ensure_reports_whether_it_created() -> None:
+    """B07: ensure on a live session touches it and creates nothing (the machine blames B05
+    only for an ensure that re-creates a deleted id)."""
+    model = StoreModel()
+    assert model.ensure("a", NOW) == (True, [])
+    assert model.ensure("a", LATER) == (False, [])

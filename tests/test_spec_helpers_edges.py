@@ -158,7 +158,7 @@ def test_parse_timestamp_reads_any_fraction_and_case(text: str) -> None:
 def test_errors_name_the_rule_and_the_value() -> None:
     """A clear error (SPEC.md §1.2, B02): the message says what was wrong and with what."""
     naive = datetime(2026, 1, 1, 12)
-    with pytest.raises(ValidationError, match="timezone-aware.*2026, 1, 1, 12"):
+    with pytest.raises(ValidationError, match=r"timezone-aware.*2026, 1, 1, 12"):
         spec.to_millis(naive)
     with pytest.raises(ValueError, match="not an RFC 3339 date-time with a zone: 'yesterday'"):
         spec.parse_timestamp("yesterday")
@@ -166,5 +166,5 @@ def test_errors_name_the_rule_and_the_value() -> None:
         spec.parse_timestamp("0001-01-01T00:00:00+01:00")
     with pytest.raises(ValidationError, match="turn prompt must be a str"):
         spec.ConversationTurn(b"p", "r", datetime(2026, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="^turn timestamp must be a datetime$"):
+    with pytest.raises(ValidationError, match=r"^turn timestamp must be a datetime$"):
         spec.ConversationTurn("p", "r", "2026-01-01T00:00:00Z")  # type: ignore[arg-type]

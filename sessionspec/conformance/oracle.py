@@ -214,7 +214,7 @@ def read_timestamp(text: object) -> ReadTimestamp | None:
     millis = (local_seconds - offset_minutes * 60) * 1000 + int((fraction + "000")[:3])
     if not _MIN_MS <= millis <= _MAX_MS:
         return None
-    return ReadTimestamp(EPOCH + millis * _MS, sub_millisecond=fraction[3:].strip("0") != "")
+    return ReadTimestamp(EPOCH + millis * _MS, sub_millisecond=any(d != "0" for d in fraction[3:]))
 
 
 def parse_timestamp(text: object) -> datetime:
@@ -224,13 +224,6 @@ def parse_timestamp(text: object) -> datetime:
     if read is None:
         raise ValueError(f"not a timestamp a v1 reader accepts: {text!r:.80}")
     return read.moment
-
-
-def has_sub_millisecond_digits(text: object) -> bool:
-    """True when ``text`` is a valid timestamp whose dropped fraction digits are not all zero,
-    which makes a load lossy (SPEC.md §1.2, §3.2 step 7, B15)."""
-    read = read_timestamp(text)
-    return read is not None and read.sub_millisecond
 
 
 # -- expiry (SPEC.md §1.3) ----------------------------------------------------------------------
