@@ -32,19 +32,12 @@ HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent / "tests"
 sys.path.insert(0, str(TESTS))
 
+from faulty_backends import AddTurnDoesNotTouch  # noqa: E402
 from must_accept import WriteThroughStorage  # noqa: E402
 
-from sessionspec.spec import ConversationTurn  # noqa: E402
 
-
-class WriteThroughNoTouch(WriteThroughStorage):
-    """B02's bug on a write-through backend: add_turn appends but does not touch."""
-
-    def add_turn(self, session_id: str, turn: ConversationTurn) -> None:
-        session = self._live(session_id)
-        if session is not None:
-            session.turns.append(turn)
-            self._changed()
+class WriteThroughNoTouch(AddTurnDoesNotTouch, WriteThroughStorage):
+    """B02's bug (tests/faulty_backends.py) on the write-through backend."""
 
 
 TARGETS = {

@@ -27,28 +27,18 @@ checks use the oracle only for timestamps and the clock, which every check also 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
 from faults import FAULTS, Fault
 
+# The same switch, profile and groups as the reference's mutation suite.
+from test_kit_on_reference import FILES, MACHINE, PROCESSES, PROFILE, pytestmark  # noqa: F401
+
 from sessionspec import conformance
 from sessionspec.conformance import Report, Status
 from sessionspec.conformance.registry import all_checks
 from sessionspec.reference import FileSessionStorage, InMemorySessionStorage
-
-pytestmark = pytest.mark.skipif(
-    os.environ.get("SESSIONSPEC_MUTATION") != "1",
-    reason="mutation testing runs on demand: SESSIONSPEC_MUTATION=1 (docs/mutation-testing.md)",
-)
-
-#: The profile of the kit used for every mutant (the lightest one).
-PROFILE = os.environ.get("SESSIONSPEC_MUTATION_PROFILE", "smoke")
-
-MACHINE = [f"B{n:02d}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 18, 23, 24)]
-FILES = ["B10", "B11", "B12", "B13", "B14", "B15", "B16", "B20"]
-PROCESSES = ["B19", "B21", "B22"]
 
 #: fault name -> how it is verified: "machine" (the target's state machine alone) or
 #: "target" (every check of the target). Seconds are those of one run on the 2-core machine.
