@@ -12,6 +12,7 @@ also recorded as a Python statement: the program of a FAIL is a runnable replay 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
@@ -1421,7 +1422,7 @@ def machine_results(run: RunState) -> dict[str, BehaviourViolation]:
     elif outcome.violation is not None:
         violation = outcome.violation
         created = outcome.created
-        violation.diff = [name_ids(line, created) or line for line in difference(violation)]
+        violation.diff = named_difference(violation, created)
         violation.message = name_ids(violation.message, created) or violation.message
         violation.expected = _named(violation.expected, created)
         violation.actual = _named(violation.actual, created)
@@ -1435,11 +1436,40 @@ def machine_results(run: RunState) -> dict[str, BehaviourViolation]:
     return found
 
 
-def difference(violation: BehaviourViolation) -> list[str]:
-    """The structural difference of a violation's expected and actual values."""
+def named_difference(violation: BehaviourViolation, created: Sequence[str]) -> list[str]:
+    """The structural diff of a violation's expected and actual values, both with the ids the
+    backend made up already named: diffing the raw ids would show an abbreviated random label
+    or a "differ at index N" that changes between runs of the same program."""
     if violation.expected is None or violation.actual is None:
         return []
-    return structural_diff(violation.expected, violation.actual)
+    return structural_diff(
+        with_named_ids(violation.expected, created), with_named_ids(violation.actual, created)
+    )
+
+
+def with_named_ids(value: object, created: Sequence[str]) -> object:
+    """``value`` with every string holding an id the backend made up renamed as the program
+    names it (``m.created[3]``), through lists, tuples, dicts and dataclasses alike."""
+    if not created:
+        return value
+    if isinstance(value, str):
+        return name_ids(value, created)
+    if isinstance(value, list | tuple):
+        items = [with_named_ids(item, created) for item in value]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):
+        return {
+            with_named_ids(key, created): with_named_ids(item, created)
+            for key, item in value.items()
+        }
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            spec.name: with_named_ids(getattr(value, spec.name), created)
+            for spec in dataclasses.fields(value)
+            if spec.init
+        }
+        return dataclasses.replace(value, **changes)
+    return value
 
 
 def _how_to_replay(run: RunState, shrink_note: str | None) -> str:

@@ -126,11 +126,11 @@ class Replay:
             raise self._diverged(violation) from None
 
     def _diverged(self, violation: BehaviourViolation) -> BaseException:
-        from sessionspec.conformance.machine import name_ids
+        from sessionspec.conformance.machine import name_ids, named_difference
 
         created = getattr(getattr(self, "_machine", None), "created", [])
         violation.message = name_ids(violation.message, created) or violation.message
-        violation.diff = [name_ids(line, created) or line for line in _difference_lines(violation)]
+        violation.diff = named_difference(violation, created)
         divergence = Diverged(violation, self.steps)
         if _THROUGH_KIT:
             return divergence
@@ -175,15 +175,6 @@ def render_divergence(divergence: Diverged) -> str:
             if value is not None:
                 lines.append(f"{label}: {describe(value)}")
     return "\n".join(lines)
-
-
-def _difference_lines(violation: BehaviourViolation) -> list[str]:
-    """The structural difference of expected and actual, when both are there."""
-    if violation.expected is None or violation.actual is None:
-        return []
-    from sessionspec.conformance.diff import structural_diff
-
-    return structural_diff(violation.expected, violation.actual)
 
 
 def replay_script(
