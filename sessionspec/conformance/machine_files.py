@@ -23,6 +23,8 @@ directory exists before the first mutation is saved (B11).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -246,13 +248,40 @@ class FileSteps:
     def repair_directory(self) -> None:
         """Put the directory back: the next flush must write the full state (B22, F7)."""
         self.say("m.repair_directory()")
-        folder = self.path.parent
-        folder.unlink()
-        aside = folder.with_name(folder.name + ".aside")
-        if aside.exists():
-            aside.rename(folder)
+        self.put_directory_back()
         self.broken = False
         self.after_fault = self.dirty
+
+    def put_directory_back(self) -> None:
+        """Replace the regular file of a write fault by the directory put aside.
+
+        Not atomic: between the unlink and the rename a write-behind writer may re-create the
+        directory (B11) and save into it, and the rename then fails (ENOTEMPTY). What that
+        writer saved is newer than the directory put aside: keep it, and move in only what it
+        lacks (B13/B15 backups; the file, if the writer has not replaced it yet), never over
+        a file the writer wrote meanwhile.
+        """
+        folder = self.path.parent
+        aside = folder.with_name(folder.name + ".aside")
+        if not folder.is_dir():  # a writer only re-creates a directory that is missing
+            folder.unlink(missing_ok=True)
+        if not aside.is_dir():
+            return
+        try:
+            aside.rename(folder)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        for entry in os.scandir(aside):
+            target = folder / entry.name
+            with contextlib.suppress(FileExistsError):
+                if entry.is_dir(follow_symlinks=False):
+                    if not target.exists():
+                        os.rename(entry.path, target)
+                else:
+                    os.link(entry.path, target, follow_symlinks=False)  # fails if it exists
+        shutil.rmtree(aside, ignore_errors=True)
 
     def open_directory_path(self) -> None:
         """A second instance on a path that is a directory must raise OSError and change
@@ -385,11 +414,7 @@ class FileSteps:
     def restore_before_teardown(self) -> None:
         """Undo a write fault so the backend can close and the tree can be removed."""
         if self.broken:
-            folder = self.path.parent
-            folder.unlink(missing_ok=True)
-            aside = folder.with_name(folder.name + ".aside")
-            if aside.exists():
-                aside.rename(folder)
+            self.put_directory_back()
             self.broken = False
         shutil.rmtree(self.dir / "a-directory.json", ignore_errors=True)
 
