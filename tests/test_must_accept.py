@@ -59,7 +59,10 @@ def test_kit_accepts_the_freedom(name: str) -> None:
     catalogue = [item.id for item in behaviours()]
     assert sorted(statuses) == sorted(catalogue), "the report covers the whole catalogue"
     assert report.ok, _story(report)
-    assert all(statuses[bid] is Status.PASS for bid in catalogue), _story(report)
+    claimed = set(report.levels)  # file-v1 and what it implies; not shared (SPEC.md §8)
+    assert {item.id: statuses[item.id] for item in behaviours()} == {
+        item.id: Status.PASS if item.level in claimed else Status.NA for item in behaviours()
+    }, _story(report)
 
 
 @pytest.mark.parametrize("name", list(MUST_ACCEPT))

@@ -268,7 +268,7 @@ def stored_state(storage: spec.SessionStorage, path: Path) -> tuple[object, ...]
         on_disk: tuple[object, ...] = (path.read_bytes(), info.st_mtime_ns, info.st_ino)
     except FileNotFoundError:
         on_disk = ()
-    return (table.snapshot(), table.changes(), on_disk)
+    return (table.snapshot(), on_disk)  # with the base and access order
 
 
 def test_B23_reads_neither_touch_nor_reorder_nor_write(
@@ -384,26 +384,6 @@ def test_storage_is_safe_to_use_from_several_threads(storage: spec.SessionStorag
     session = storage.get_session(sid)
     assert session is not None and len(session.turns) == 800
     storage.flush()
-
-
-# -- the shared table's change tracking (groundwork for read-merge-write) ---------------------
-
-
-def test_table_tracks_changes_and_deletions_since_the_last_sync() -> None:
-    clock = ManualClock()
-    table = SessionTable([spec.SessionData("loaded", START, START)], clock=clock, max_sessions=2)
-    assert table.revision == 0 and table.changes().changed == frozenset()
-    first, _ = table.create()
-    revision = table.ensure("mine")  # over the cap of 2: "loaded" is evicted
-    assert table.changes().changed == {first, "mine"}
-    assert table.changes().deleted == {"loaded"}
-    table.mark_synced(revision)
-    assert table.changes().changed == frozenset() and table.changes().deleted == frozenset()
-    table.delete(first)
-    later = table.add_turn("mine", turn("x"))
-    assert later is not None
-    table.mark_synced(later - 1)  # a sync that saw only the delete
-    assert table.changes().changed == {"mine"} and table.changes().deleted == frozenset()
 
 
 def test_table_mutators_report_no_change_for_unknown_ids() -> None:

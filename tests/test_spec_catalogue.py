@@ -1,4 +1,4 @@
-"""The behaviour catalogue is the one list of B01-B24, and SPEC.md documents each."""
+"""The behaviour catalogue is the one list of B01-B30, and SPEC.md documents each."""
 
 from __future__ import annotations
 
@@ -16,18 +16,22 @@ from sessionspec.spec.catalogue import (
 )
 
 
-def test_catalogue_holds_exactly_b01_to_b24_each_once() -> None:
-    # Spec 1.1 added B23 and B24 after B22; earlier ids and slugs never change.
+def test_catalogue_holds_exactly_b01_to_b30_each_once() -> None:
+    # Spec 1.1 added B23 and B24 after B22, spec 1.2 the shared level's B25-B30; earlier ids
+    # and slugs never change.
     ids = [item.id for item in behaviours()]
-    assert ids == [f"B{n:02d}" for n in range(1, 25)]
-    assert len({item.slug for item in behaviours()}) == 24
+    assert ids == [f"B{n:02d}" for n in range(1, 31)]
+    assert len({item.slug for item in behaviours()}) == 30
     assert behaviour("B23").slug == "pure-reads"
     assert behaviour("B24").slug == "snapshot-isolation"
+    assert behaviour("B25").slug == "shared-keeps-others"
+    assert behaviour("B30").slug == "shared-file-lock"
 
 
 def test_levels_match_the_issue() -> None:
     by_level = {level: [b.id for b in behaviours() if b.level is level] for level in Level}
     assert by_level[Level.DURABLE] == ["B09", "B21"]
+    assert by_level[Level.SHARED] == [f"B{n}" for n in range(25, 31)]
     assert by_level[Level.CORE] == [f"B{n:02d}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 17, 18, 23, 24)]
 
 
@@ -48,7 +52,7 @@ def test_spec_behaviour_section_is_generated_from_the_catalogue() -> None:
 def test_lookup_by_id_and_slug() -> None:
     assert behaviour("B13") is behaviour("corrupt-file-backup")
     with pytest.raises(KeyError):
-        behaviour("B25")
+        behaviour("B31")
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import fcntl
 import io
 import json
 import logging
@@ -13,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,14 +44,20 @@ CHILD = "sessionspec.conformance.child"
 class Event:
     """One observed file-system call, from strace or from the in-process spy."""
 
-    kind: str  # open | write | fsync | rename
+    kind: str  # open | write | fsync | rename | flock | close (of a lock file)
     path: str = ""
-    flags: frozenset[str] = frozenset()
+    flags: frozenset[str] = frozenset()  # open flags; flock operations (LOCK_EX, LOCK_UN...)
     mode: int | None = None
-    target: str = ""  # rename destination
+    target: str = ""  # rename destination; the descriptor of a flock or close
+    thread: int | None = None  # the process or thread that made the call, when known
 
 
-_STRACE_CALLS = "open,openat,creat,write,pwrite64,writev,fsync,fdatasync,rename,renameat,renameat2"
+_STRACE_CALLS = (
+    "open,openat,creat,write,pwrite64,writev,fsync,fdatasync,rename,renameat,renameat2,flock,close"
+)
+_PID = re.compile(r"\A(?:\[pid\s+)?(?P<pid>\d+)\]?\s")
+_FLOCK = re.compile(r"flock\((?P<fd>\d+)<(?P<fdpath>[^>]*)>, (?P<ops>[A-Z_|]+)\) = 0")
+_CLOSE_LOCK = re.compile(r"close\((?P<fd>\d+)<(?P<fdpath>[^>]*\.lock)>\) = 0")
 _FD = r"\d+<(?P<fdpath>[^>]*)>"
 _OPEN = re.compile(
     r"open(?:at)?\((?:[^,]+, )?\"[^\"]*\", (?P<flags>[A-Z_|0-9]+)(?:, (?P<mode>0[0-7]*))?\)"
@@ -81,8 +89,20 @@ def parse_strace(text: str) -> list[Event]:
         elif match := _FSYNC.search(line):
             events.append(Event("fsync", match["fdpath"]))
         elif match := _RENAME.search(line):
-            events.append(Event("rename", match["src"], target=match["dst"]))
+            events.append(Event("rename", match["src"], target=match["dst"], thread=_pid(line)))
+        elif match := _FLOCK.search(line):
+            ops = frozenset(match["ops"].split("|"))
+            events.append(
+                Event("flock", match["fdpath"], ops, target=match["fd"], thread=_pid(line))
+            )
+        elif match := _CLOSE_LOCK.search(line):
+            events.append(Event("close", match["fdpath"], target=match["fd"], thread=_pid(line)))
     return events
+
+
+def _pid(line: str) -> int | None:
+    match = _PID.match(line)
+    return int(match["pid"]) if match else None
 
 
 _FLAG_NAMES = ("O_CREAT", "O_EXCL", "O_WRONLY", "O_RDWR", "O_TRUNC", "O_NOFOLLOW")
@@ -110,9 +130,10 @@ def os_spy() -> Iterator[list[Event]]:
     fds: dict[int, str] = {}
     real = {
         name: getattr(os, name)
-        for name in ("open", "write", "fsync", "fdatasync", "replace", "rename")
+        for name in ("open", "write", "fsync", "fdatasync", "replace", "rename", "close")
     }
     real_open = builtins.open
+    real_flock = fcntl.flock
 
     def spy_open(path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
         fd: int = real["open"](path, flags, mode, dir_fd=dir_fd)
@@ -140,10 +161,28 @@ def os_spy() -> Iterator[list[Event]]:
     def spy_rename(name: str) -> Callable[..., Any]:
         def wrapper(src: Any, dst: Any, **kwargs: Any) -> Any:
             result = real[name](src, dst, **kwargs)
-            events.append(Event("rename", os.fsdecode(src), target=os.fsdecode(dst)))
+            thread = threading.get_ident()
+            events.append(Event("rename", os.fsdecode(src), target=os.fsdecode(dst), thread=thread))
             return result
 
         return wrapper
+
+    def spy_flock(fd: Any, operation: int) -> None:
+        real_flock(fd, operation)
+        number = fd if isinstance(fd, int) else fd.fileno()
+        ops = {name for name in ("LOCK_EX", "LOCK_SH", "LOCK_UN", "LOCK_NB")
+               if operation & getattr(fcntl, name)}  # fmt: skip
+        if operation & fcntl.LOCK_UN == fcntl.LOCK_UN and not operation & ~fcntl.LOCK_UN:
+            ops = {"LOCK_UN"}
+        events.append(Event("flock", _fd_path(number, fds), frozenset(ops), target=str(number),
+                            thread=threading.get_ident()))  # fmt: skip
+
+    def spy_close(fd: int) -> None:
+        path = _fd_path(fd, fds)
+        real["close"](fd)
+        fds.pop(fd, None)  # the number may be reused for another file
+        if path.endswith(".lock"):
+            events.append(Event("close", path, target=str(fd), thread=threading.get_ident()))
 
     patches = {
         "open": spy_open,
@@ -152,16 +191,29 @@ def os_spy() -> Iterator[list[Event]]:
         "fdatasync": spy_fd("fsync", "fdatasync"),
         "replace": spy_rename("replace"),
         "rename": spy_rename("rename"),
+        "close": spy_close,
     }
     for name, function in patches.items():
         setattr(os, name, function)
     builtins.open = io.open = spy_builtin_open
+    fcntl.flock = spy_flock
     try:
         yield events
     finally:
         for name, function in real.items():
             setattr(os, name, function)
         builtins.open = io.open = real_open
+        fcntl.flock = real_flock
+
+
+def _fd_path(fd: int, known: dict[int, str]) -> str:
+    """The path behind a descriptor: as opened through the spy, else /proc's link."""
+    if fd in known:
+        return known[fd]
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return f"fd{fd}"
 
 
 @dataclass

@@ -3,6 +3,9 @@
 - ``mutate TARGET PATH EPOCH_MS``: two instances on one path each mutate and flush (traced by
   strace for B19/B20);
 - ``dump TARGET PATH EPOCH_MS``: open a fresh instance and print its state as JSON (B21);
+- ``shared-burst TARGET PATH EPOCH_MS INDEX GO_FILE``: once ``GO_FILE`` exists, create
+  sessions with turns, delete one, append to one session every child shares, flushing
+  between, and print what it was told was stored (B25-B27);
 - ``read-loop PATH STOP_FILE SECONDS``: read and parse the file until told to stop, and
   print how many reads saw something other than a complete JSON document (B19); it creates
   ``STOP_FILE.ready`` once reading, so the parent starts saving only then.
@@ -64,6 +67,49 @@ def mutate_two_instances(target: str, path: str, epoch_ms: str) -> int:
     return 0
 
 
+def shared_burst(storage: SessionStorage, index: int, go: Path) -> dict[str, Any]:
+    """One participant of the many-processes workload of the shared level (B25-B27).
+
+    Turn timestamps are the real time when the turn is made, as a server stamps them: a turn
+    another participant saved earlier is then never stamped later than this one, so the
+    shared session's turns must come out in timestamp order.
+    """
+    from sessionspec.conformance.checks_shared import OWN, SHARED_ID, SHARED_TURNS, TURNS
+
+    deadline = time.monotonic() + 60
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    kept: dict[str, list[str]] = {}
+    shared: list[tuple[str, str]] = []
+    for k in range(max(TURNS, SHARED_TURNS)):
+        if k == 0:
+            kept = {storage.create_session(): [] for _ in range(OWN)}
+        if k < TURNS:
+            stamp = datetime.now(UTC)
+            for session_id, prompts in kept.items():
+                prompt = f"own-{index}-{k}"
+                storage.add_turn(session_id, ConversationTurn(prompt, "r", stamp))
+                prompts.append(prompt)
+        if k < SHARED_TURNS:
+            storage.ensure_session(SHARED_ID)  # takes in what the others saved (B29)
+            stamp = datetime.now(UTC)
+            prompt = f"shared-{index}-{k}"
+            storage.add_turn(SHARED_ID, ConversationTurn(prompt, "r", stamp))
+            shared.append((prompt, _moment(stamp)))
+        storage.flush()
+    deleted = next(iter(kept))
+    storage.delete_session(deleted)
+    del kept[deleted]
+    storage.close()
+    return {"kept": kept, "deleted": [deleted], "shared": shared}
+
+
+def _shared_burst(target: str, path: str, epoch_ms: str, index: str, go: str) -> int:
+    storage = _open(target, path, epoch_ms)
+    print(json.dumps(shared_burst(storage, int(index), Path(go))))
+    return 0
+
+
 def _dump(target: str, path: str, epoch_ms: str) -> int:
     storage = _open(target, path, epoch_ms)
     print(json.dumps([session_as_json(s) for s in storage.list_sessions()]))
@@ -101,6 +147,8 @@ def main(argv: list[str]) -> int:
         return mutate_two_instances(*args)
     if command == "dump":
         return _dump(*args)
+    if command == "shared-burst":
+        return _shared_burst(*args)
     if command == "read-loop":
         return _read_loop(*args)
     raise SystemExit(f"unknown command {command!r}")

@@ -37,6 +37,7 @@ from sessionspec.spec import Level, behaviours, declared_levels
 
 #: Claiming a level implies the levels below it (SPEC.md §2.2).
 _IMPLIES = {
+    Level.SHARED: {Level.SHARED, Level.DURABLE, Level.CORE},
     Level.FILE_V1: {Level.FILE_V1, Level.DURABLE, Level.CORE},
     Level.DURABLE: {Level.DURABLE, Level.CORE},
     Level.CORE: {Level.CORE},

@@ -105,6 +105,7 @@ CHECK_MODULES = (
     "sessionspec.conformance.checks_process",
     "sessionspec.conformance.checks_vectors",
     "sessionspec.conformance.checks_reads",
+    "sessionspec.conformance.checks_shared",
     "sessionspec.conformance.checks_temps",
 )
 _STATIC: list[Check] = []

@@ -1,8 +1,13 @@
 """The file reference backend: sessions in one JSON file, saved atomically and behind.
 
 Read top to bottom: loading (SPEC.md §3.2, B11-B16), mutating (the shared ``SessionTable``),
-saving (§4, B19-B22). One writer thread per instance saves the latest state; callers never
-wait for the disk except in ``flush()`` and ``close()``.
+saving (§4, B19-B22), sharing the file with other instances (§8, B25-B30). One writer thread
+per instance saves the latest state; callers never wait for the disk except in ``flush()`` and
+``close()``, and, when another instance changed the file, in the read that takes it in.
+
+Every save is a read-merge-write under the sidecar lock: when the file changed since this
+instance last loaded or saved it (a ``stat`` tells), what is on disk is merged three ways with
+what this instance did (``reference.merge``), so no instance's save undoes another's.
 """
 
 from __future__ import annotations
@@ -20,14 +25,17 @@ from datetime import UTC, datetime, timedelta
 from os import PathLike
 from pathlib import Path
 
+from sessionspec.reference.lock import LOCK_TIMEOUT_SECONDS, SidecarLock
+from sessionspec.reference.merge import Store, merge_stores
 from sessionspec.reference.sessionfile import Decoded, InvalidFileError, SessionEncoder, decode
-from sessionspec.reference.table import SessionTable, TableStorage
+from sessionspec.reference.table import SessionTable, Snapshot, TableStorage
 from sessionspec.spec import (
     MAX_SESSIONS,
     SESSION_TTL,
     STALE_TEMP_AGE,
     Clock,
     Level,
+    SessionData,
     to_millis,
     utc_now,
 )
@@ -36,6 +44,8 @@ DEFAULT_PATH = Path("~/.codex-mcp/sessions.json")
 WRITER_THREAD_PREFIX = "sessionspec-writer"
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
+#: Temp files named ``<name>.shared-<unique>.tmp`` are created only under the lock (B30).
+SHARED_TEMP_MARK = "shared-"
 
 logger = logging.getLogger(__name__)
 
@@ -48,14 +58,16 @@ _CANNOT_LINK = frozenset(
 
 
 class FileSessionStorage(TableStorage):
-    """Sessions persisted in the sessions file of SPEC.md §3 (levels core, durable, file-v1).
+    """Sessions persisted in the sessions file of SPEC.md §3 (levels core, durable, file-v1,
+    shared: any number of instances, in any processes, on one path).
 
     The constructor raises OSError when the file exists but cannot be read (B12), and when a
     file it must move aside or back up cannot be preserved (B13-B15): the bytes then stay at
-    the path or in a complete backup, never in neither.
+    the path or in a complete backup, never in neither. A save waits at most ``lock_timeout``
+    seconds for another instance's save (B30), then fails as any save does (B22).
     """
 
-    sessionspec_levels = frozenset({Level.CORE, Level.DURABLE, Level.FILE_V1})
+    sessionspec_levels = frozenset({Level.CORE, Level.DURABLE, Level.FILE_V1, Level.SHARED})
 
     def __init__(
         self,
@@ -64,13 +76,18 @@ class FileSessionStorage(TableStorage):
         clock: Clock = utc_now,
         max_sessions: int = MAX_SESSIONS,
         ttl: timedelta = SESSION_TTL,
+        lock_timeout: float = LOCK_TIMEOUT_SECONDS,
     ) -> None:
         self.path = Path(os.path.abspath(DEFAULT_PATH.expanduser() if path is None else path))
         self._clock = clock
         # One reading of the clock for the whole constructor: expiry and the cap at load,
         # stale temp files and backup names all use it (SPEC.md §1.3).
         now = to_millis(clock())
+        self._loaded_stat: _FileId = None  # the version the latest _load read
         loaded = self._load(now)
+        # The file as this instance last synchronised with it (loaded, saved or refreshed):
+        # it changes only together with the table's base.
+        self._disk_stat: _FileId = self._loaded_stat
         table = SessionTable(
             loaded[1].sessions if loaded else (),
             clock=clock,
@@ -90,10 +107,15 @@ class FileSessionStorage(TableStorage):
             # Exactly the bytes read, before any save can replace them (B15).
             backup = _write_backup(self.path, loaded[0], _epoch_ms(now))
             logger.warning("%s: not all of it loaded; kept a copy in %s", self.path, backup)
-        # Unique to this instance, so two writers never share a temp file (B19).
+        # Unique to this instance, so two writers never share a temp file (B19); the marker
+        # says it is only ever created under the sidecar lock (B30).
         self._temp_path = self.path.with_name(
-            f"{self.path.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp"
+            f"{self.path.name}.{SHARED_TEMP_MARK}{os.getpid()}-{secrets.token_hex(6)}.tmp"
         )
+        self._sidecar = SidecarLock(self.path, lock_timeout)
+        # Serialises this instance's synchronisations (saves and refreshes): each merges
+        # against the base the previous one left.
+        self._sync = threading.Lock()
         # Writer state, all guarded by _wake's lock. Revisions are the table's.
         self._wake = threading.Condition()
         self._wanted = 0  # latest revision a mutation asked to save
@@ -116,6 +138,7 @@ class FileSessionStorage(TableStorage):
         try:
             with open(self.path, "rb") as file:
                 data = file.read()
+                read_stat = _file_id(os.fstat(file.fileno()))
         except FileNotFoundError:  # ENOENT only: anything else is raised and touches nothing
             self._remove_stale_temps(now)
             return None  # B11: nothing is written until a mutation
@@ -126,6 +149,7 @@ class FileSessionStorage(TableStorage):
             backup = _move_aside(self.path, _epoch_ms(now))
             logger.warning("%s: %s; moved it aside to %s", self.path, exc, backup)
             return None
+        self._loaded_stat = read_stat
         for skip in decoded.skipped:
             logger.warning("%s: skipped %s: %s", self.path, skip.location, skip.reason)
         return data, decoded
@@ -139,6 +163,9 @@ class FileSessionStorage(TableStorage):
         """
         prefix, suffix = f"{self.path.name}.", ".tmp"
         shortest = len(prefix) + 1 + len(suffix)
+        # Shared writers' temps are removed under the lock only (B30): without it, a clock
+        # ahead of the file system's would take a live writer's temp for an old one.
+        locked = prefix + SHARED_TEMP_MARK
         cutoff_ns = _epoch_ms(now - STALE_TEMP_AGE) * 1_000_000
         uid = os.geteuid()
         try:
@@ -148,6 +175,8 @@ class FileSessionStorage(TableStorage):
         for entry in entries:
             name = entry.name
             if len(name) < shortest or not (name.startswith(prefix) and name.endswith(suffix)):
+                continue
+            if name.startswith(locked):
                 continue
             try:
                 info = entry.stat(follow_symlinks=False)
@@ -208,6 +237,7 @@ class FileSessionStorage(TableStorage):
         if self._writer is not None:
             self._writer.join()  # it saves what a racing mutation left, then ends
             atexit.unregister(self._close_at_exit)
+        self._sidecar.close()
         self._closed = True
 
     def _close_at_exit(self) -> None:
@@ -237,20 +267,27 @@ class FileSessionStorage(TableStorage):
                 if not (self._wanted > self._attempted or self._retry):
                     return  # stopping, nothing left to do
                 self._retry = False
-                snapshot = self._table.snapshot()  # cheap; serialised below, unlocked
-                self._saving = snapshot.revision
+                self._saving = self._table.revision  # the snapshot below covers at least this
             error: Exception | None = None
-            try:
-                _save_atomically(
-                    self.path, self._temp_path, self._encoder.encode(snapshot.sessions)
-                )
-            except Exception as exc:  # kept for flush(); the thread must outlive any failure
-                error = exc
+            # The snapshot is taken under _sync: a refresh between it and the save would give
+            # the save a base older than memory's, and the merge would count others' changes
+            # twice.
+            with self._sync:
+                snapshot = self._table.snapshot()  # cheap; serialised below, without _wake
+                try:
+                    self._save(snapshot)
+                except Exception as exc:  # kept for flush(); the thread must outlive any failure
+                    error = exc
             with self._wake:
                 self._saving = None
                 self._attempted = max(self._attempted, snapshot.revision)
                 if error is None:
                     self._saved = max(self._saved, snapshot.revision)
+                    if self._saved >= self._wanted:
+                        # A flush() that saw only _saving's lower bound asked for another
+                        # attempt this one already covered: a save after flush() returned
+                        # would leave a temp file behind its back.
+                        self._retry = False
                 else:
                     self._failures += 1
                     self._last_failure = (snapshot.revision, error)
@@ -260,8 +297,110 @@ class FileSessionStorage(TableStorage):
                         logger.error("could not save %s: %s", self.path, error, exc_info=unexpected)
                 self._error_logged = error is not None
                 self._wake.notify_all()
-            if error is None:
-                self._table.mark_synced(snapshot.revision)
+
+    # -- sharing the file (SPEC.md §8) --------------------------------------------------------
+
+    def _save(self, snapshot: Snapshot) -> None:
+        """Read, merge, write under the sidecar lock; then the written state is the base
+        (B19, B25-B28, B30). Called with ``_sync`` held."""
+        _make_private_dirs(self.path.parent)
+        with self._sidecar:
+            now = to_millis(self._clock())
+            theirs = self._read_if_changed(now)
+            stored = snapshot.sessions if theirs is None else self._merged(snapshot, theirs, now)
+            self._remove_dead_temps()
+            _save_atomically(self.path, self._temp_path, self._encoder.encode(stored))
+            self._disk_stat = _file_id(os.stat(self.path))
+            self._table.synced(snapshot, stored)
+
+    def _refresh(self) -> None:
+        """Take in what other instances saved since this one synchronised (B29). One ``stat``
+        when nothing changed; a failure is logged and reads go on from memory."""
+        if _current_id(self.path) == self._disk_stat:
+            return
+        try:
+            with self._sync, self._sidecar:
+                theirs = self._read_if_changed(to_millis(self._clock()))
+                if theirs is not None:
+                    self._table.refresh(theirs)
+                    self._disk_stat = self._loaded_stat
+        except OSError as exc:
+            logger.warning("%s: could not take in other instances' changes: %s", self.path, exc)
+
+    def _read_if_changed(self, now: datetime) -> list[SessionData] | None:
+        """The sessions on disk in file order, or None when the file is as this instance last
+        synchronised it. Under the lock; recovers as a load does (B13-B15)."""
+        if _current_id(self.path) == self._disk_stat:
+            return None
+        self._loaded_stat = None
+        loaded = self._load(now)
+        if loaded is None:
+            return []
+        if loaded[1].lossy:
+            backup = _write_backup(self.path, loaded[0], _epoch_ms(now))
+            logger.warning("%s: not all of it loaded; kept a copy in %s", self.path, backup)
+        return list(loaded[1].sessions)
+
+    def _merged(
+        self, snapshot: Snapshot, theirs: list[SessionData], now: datetime
+    ) -> list[SessionData]:
+        """merge(base, local, disk), live, in list order, within the cap (B04, B17, B18)."""
+        base, ours = snapshot.base, {s.id: s for s in snapshot.sessions}
+        merged = self._merge(base, ours, {s.id: s for s in theirs})
+        on_disk = {s.id: len(theirs) - i for i, s in enumerate(theirs)}
+
+        def list_order(session: SessionData) -> tuple[datetime, int, int]:
+            # Ties: what this instance changed since its base first, in its access order;
+            # then the others in the file's order (B04).
+            mine = ours.get(session.id)
+            if mine is not None and mine != base.get(session.id):
+                return session.last_accessed_at, 1, snapshot.access[session.id]
+            return session.last_accessed_at, 0, on_disk.get(session.id, 0)
+
+        live = [s for s in merged.values() if now - s.last_accessed_at <= self._table.ttl]
+        live.sort(key=list_order, reverse=True)
+        return live[: self._table.max_sessions]
+
+    @staticmethod
+    def _merge(base: Store, local: Store, disk: Store) -> dict[str, SessionData]:
+        """The merge a save applies (SPEC.md §8.2, B25-B28): ``reference.merge``'s."""
+        return merge_stores(base, local, disk)
+
+    def _remove_dead_temps(self) -> None:
+        """Under the lock every other ``<name>.shared-….tmp`` is a dead writer's: every writer
+        that names its temp so creates it under the lock (B30). Others' temps keep B16."""
+        prefix = f"{self.path.name}.{SHARED_TEMP_MARK}"
+        try:
+            entries = list(os.scandir(self.path.parent))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
+                continue
+            if entry.path == str(self._temp_path):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid():
+                    os.unlink(entry.path)
+                    logger.info("removed a dead writer's temp file %s", entry.path)
+            except FileNotFoundError:
+                pass
+
+
+#: What identifies one version of the file: device, inode, size, mtime and ctime in ns.
+_FileId = tuple[int, int, int, int, int] | None
+
+
+def _file_id(info: os.stat_result) -> _FileId:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _current_id(path: Path) -> _FileId:
+    try:
+        return _file_id(os.stat(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 def _save_atomically(path: Path, temp_path: Path, data: bytes) -> None:

@@ -2,22 +2,24 @@
 
 ``SessionTable`` holds the rules of SPEC.md §1.3 and §2.1 that do not depend on where sessions
 are kept: TTL expiry, the LRU cap, touching and access order, the session-ID rule and
-immutable snapshots. It also counts revisions and remembers which ids this instance changed
-or deleted since the last sync, so a file backend knows what to save and a future
-read-merge-write knows what to merge. ``TableStorage`` maps ``spec.SessionStorage`` onto a
-table; backends subclass it and react to changes in ``_changed``.
+immutable snapshots. It also counts revisions and keeps the **base**, the state it last
+synchronised with a file (loaded or saved), so a file backend knows what to save and can merge
+with other instances' saves (SPEC.md §8, ``reference.merge``). ``TableStorage`` maps
+``spec.SessionStorage`` onto a table; backends subclass it and react to changes in
+``_changed``.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
 
+from sessionspec.reference.merge import merge_stores
 from sessionspec.spec import (
     MAX_SESSIONS,
     SESSION_TTL,
@@ -35,19 +37,16 @@ from sessionspec.spec import (
 
 
 @dataclass(frozen=True, slots=True)
-class Changes:
-    """Ids this instance created or changed, and ids it deleted, since the last sync."""
-
-    changed: frozenset[str]
-    deleted: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
 class Snapshot:
-    """The live sessions in list order, as of ``revision``."""
+    """The live sessions in list order, as of ``revision``, with what a merge needs: the base
+    they changed (``base``, id to session) and each session's access rank (``access``: a
+    higher rank is a later access; ``mark`` is higher than every rank taken so far)."""
 
     revision: int
     sessions: tuple[SessionData, ...]
+    base: Mapping[str, SessionData] = field(default_factory=dict)
+    access: Mapping[str, int] = field(default_factory=dict)
+    mark: int = 0
 
 
 class SessionTable:
@@ -90,9 +89,19 @@ class SessionTable:
         #: Live sessions of the file left out over the cap: the load is lossy (B15, B18).
         self.evicted_at_load = tuple(s.id for s in over_cap)
         self._revision = 0
-        # id -> revision of this instance's latest change or deletion, until synced.
-        self._changed: dict[str, int] = {}
-        self._deleted: dict[str, int] = {}
+        # What this instance last synchronised with (the file as loaded, or its last save or
+        # refresh): the base of the next merge. Entries are shared, immutable: cheap.
+        self._base: dict[str, SessionData] = dict(self._sessions)
+
+    @property
+    def ttl(self) -> timedelta:
+        """How long an untouched session lives (B17)."""
+        return self._ttl
+
+    @property
+    def max_sessions(self) -> int:
+        """The cap on live sessions (B18)."""
+        return self._max_sessions
 
     @property
     def revision(self) -> int:
@@ -115,9 +124,25 @@ class SessionTable:
         with self._lock:
             now = self._now()
             revision, sessions, access = self._revision, dict(self._sessions), dict(self._access)
+            base, mark = self._base, self._next_access
         live = [s for s in sessions.values() if not self._expired(s, now)]
         live.sort(key=lambda s: (s.last_accessed_at, access[s.id]), reverse=True)
-        return Snapshot(revision, tuple(live))
+        return Snapshot(revision, tuple(live), base, access, mark)
+
+    def synced(self, saved_from: Snapshot, stored: Sequence[SessionData]) -> None:
+        """``stored`` (list order) is now the file, written from ``saved_from``: it becomes the
+        base, and memory takes in what it holds from others, keeping what this instance did
+        since the snapshot (the same merge, SPEC.md §8.2)."""
+        before = {s.id: s for s in saved_from.sessions}
+        with self._lock:
+            self._absorb(before, stored, lambda i: self._access[i] >= saved_from.mark)
+
+    def refresh(self, stored: Sequence[SessionData]) -> None:
+        """``stored`` (list order) is what another instance saved: merge it into memory
+        against the base, which it then becomes (B29)."""
+        with self._lock:
+            base = self._base
+            self._absorb(base, stored, lambda i: not _same(self._sessions.get(i), base.get(i)))
 
     # -- mutations --------------------------------------------------------------------------
 
@@ -182,20 +207,6 @@ class SessionTable:
             self._remove(session_id)
             return self._revision
 
-    # -- change tracking --------------------------------------------------------------------
-
-    def changes(self) -> Changes:
-        """What this instance changed since the last ``mark_synced``."""
-        with self._lock:
-            return Changes(frozenset(self._changed), frozenset(self._deleted))
-
-    def mark_synced(self, revision: int) -> None:
-        """Forget the changes up to ``revision``: they are stored (for example saved)."""
-        with self._lock:
-            for pending in (self._changed, self._deleted):
-                for session_id in [i for i, rev in pending.items() if rev <= revision]:
-                    del pending[session_id]
-
     # -- internals, called with the lock held -----------------------------------------------
 
     def _now(self) -> datetime:
@@ -220,14 +231,43 @@ class SessionTable:
         for session_id in [i for i, s in self._sessions.items() if self._expired(s, now)]:
             del self._sessions[session_id], self._access[session_id]
 
+    def _absorb(
+        self,
+        base: Mapping[str, SessionData],
+        stored: Sequence[SessionData],
+        is_ours: Callable[[str], bool],
+    ) -> None:
+        """Memory := merge(base, memory, stored); the base := stored. Access order: the
+        stored file's order, then the sessions ``is_ours`` says this instance touched since,
+        above them in their own order (B04: file order breaks ties, then our later accesses)."""
+        theirs = {s.id: s for s in stored}
+        ours = sorted((i for i in self._sessions if is_ours(i)), key=self._access.__getitem__)
+        self._sessions = merge_stores(base, self._sessions, theirs)
+        rank = self._next_access
+        access: dict[str, int] = {}
+        for session in reversed(stored):
+            if session.id in self._sessions:
+                access[session.id] = rank
+                rank += 1
+        for session_id in ours:
+            if session_id in self._sessions:
+                access[session_id] = rank
+                rank += 1
+        for session_id in self._sessions.keys() - access.keys():  # cannot happen; keep total
+            access[session_id] = rank
+            rank += 1
+        self._access, self._next_access = access, rank
+        self._base = theirs
+        over_cap = self._in_list_order(self._sessions.values())[self._max_sessions :]
+        for session in over_cap:  # B18 holds in memory too; the next save drops them
+            del self._sessions[session.id], self._access[session.id]
+
     def _put(self, session: SessionData) -> int:
         """Store a changed session and make it the most recently accessed (a touch)."""
         self._sessions[session.id] = session
         self._access[session.id] = self._next_access
         self._next_access += 1
         self._revision += 1
-        self._changed[session.id] = self._revision
-        self._deleted.pop(session.id, None)
         return self._revision
 
     def _insert(self, session: SessionData) -> int:
@@ -243,8 +283,10 @@ class SessionTable:
     def _remove(self, session_id: str) -> None:
         del self._sessions[session_id], self._access[session_id]
         self._revision += 1
-        self._deleted[session_id] = self._revision
-        self._changed.pop(session_id, None)
+
+
+def _same(a: SessionData | None, b: SessionData | None) -> bool:
+    return a is b or (a is not None and b is not None and a == b)
 
 
 def _checked_turns(turns: Iterable[object]) -> tuple[ConversationTurn, ...]:
@@ -274,6 +316,19 @@ class TableStorage:
     def _changed(self, revision: int) -> None:
         """Called after every mutation that changed something, with the new revision."""
 
+    def _refresh(self) -> None:
+        """Called before every read, and before an id is taken as unknown: a backend shared
+        with other instances takes in what they saved since (B29). Here: nothing."""
+
+    def _known(self, mutate: Callable[[], int | None]) -> int | None:
+        """Run a mutation of one id; if it found the id unknown, refresh and try once more,
+        so a session another instance created is never treated as unknown (B29)."""
+        revision = mutate()
+        if revision is None:
+            self._refresh()
+            revision = mutate()
+        return revision
+
     def create_session(self) -> str:
         """Purge, create a new empty UUID4 session stamped now, enforce the cap (B01, B17, B18)."""
         session_id, revision = self._table.create()
@@ -281,11 +336,13 @@ class TableStorage:
         return session_id
 
     def ensure_session(self, session_id: str) -> None:
-        """Validate the id (B08); purge; create or touch; enforce the cap (B07, B17, B18)."""
+        """Validate the id (B08); purge; create or touch; enforce the cap (B07, B17, B18, B29)."""
+        self._refresh()
         self._changed(self._table.ensure(session_id))
 
     def get_session(self, session_id: str) -> SessionData | None:
-        """The live session's immutable snapshot or None; a pure read (B23, B24, B17)."""
+        """The live session's immutable snapshot or None; a pure read (B23, B24, B17, B29)."""
+        self._refresh()
         return self._table.get(session_id)
 
     def update_session(
@@ -295,27 +352,31 @@ class TableStorage:
         turns: Sequence[ConversationTurn] | Unset = UNSET,
         codex_conversation_id: str | Unset | None = UNSET,
     ) -> None:
-        """Replace only the fields given, copying the turns, and touch (B02, B06, B24)."""
-        revision = self._table.update(
-            session_id, turns=turns, codex_conversation_id=codex_conversation_id
+        """Replace only the fields given, copying the turns, and touch (B02, B06, B24, B29)."""
+        revision = self._known(
+            lambda: self._table.update(
+                session_id, turns=turns, codex_conversation_id=codex_conversation_id
+            )
         )
         if revision is not None:
             self._changed(revision)
 
     def delete_session(self, session_id: str) -> bool:
-        """Remove a live session for good: True; unknown, expired or gone: False (B05)."""
-        revision = self._table.delete(session_id)
+        """Remove a live session for good: True; unknown, expired or gone: False (B05, B29)."""
+        revision = self._known(lambda: self._table.delete(session_id))
         if revision is not None:
             self._changed(revision)
         return revision is not None
 
     def list_sessions(self) -> list[SessionData]:
-        """Purge, then a new list of the live sessions in list order, no touch (B04, B23, B24)."""
+        """Purge, then a new list of the live sessions in list order, no touch (B04, B23, B24,
+        B29)."""
+        self._refresh()
         return self._table.live_sessions()
 
     def add_turn(self, session_id: str, turn: ConversationTurn) -> None:
-        """Append the turn and touch; unknown or expired id: nothing (B02, B17)."""
-        revision = self._table.add_turn(session_id, turn)
+        """Append the turn and touch; unknown or expired id: nothing (B02, B17, B29)."""
+        revision = self._known(lambda: self._table.add_turn(session_id, turn))
         if revision is not None:
             self._changed(revision)
 
@@ -330,7 +391,8 @@ class TableStorage:
         self.update_session(session_id, codex_conversation_id=conversation_id)
 
     def get_codex_conversation_id(self, session_id: str) -> str | None:
-        """The live session's conversation id or None; a pure read (B06, B23)."""
+        """The live session's conversation id or None; a pure read (B06, B23, B29)."""
+        self._refresh()
         session = self._table.get(session_id)
         return None if session is None else session.codex_conversation_id
 

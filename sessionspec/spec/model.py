@@ -15,9 +15,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Protocol, Self, runtime_checkable
 
-#: The version of SPEC.md this package implements (its section 9 lists the changes).
-SPEC_VERSION: Final = "1.1"
-#: The ``version`` member of the sessions file, which spec 1.1 does not change.
+#: The version of SPEC.md this package implements (its section 10 lists the changes).
+SPEC_VERSION: Final = "1.2"
+#: The ``version`` member of the sessions file, which spec 1.2 does not change.
 SCHEMA_VERSION: Final = 1
 MAX_SESSIONS: Final = 100
 SESSION_TTL: Final = timedelta(hours=24)
@@ -39,6 +39,7 @@ class Level(enum.StrEnum):
     CORE = "core"
     DURABLE = "durable"
     FILE_V1 = "file-v1"
+    SHARED = "shared"
 
 
 #: Name of the attribute on a factory (class or function) that lists the levels it claims.

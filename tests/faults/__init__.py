@@ -1,6 +1,7 @@
 """Seeded faulty backends: the conformance kit must catch each and name the right behaviour.
 
-Every fault is a class derived from a reference backend (through the seams of ``_base``) that
+Every fault is a class derived from a reference backend (through the seams of ``_base``, or,
+for the shared level, the reference ``FileSessionStorage`` itself) that
 differs from it by one realistic bug. The class is the kit factory
 (``factory(path, *, clock)``), inherits ``sessionspec_levels`` from the reference backend it
 comes from, and carries ``fault_name``, ``fault_target`` (the behaviour ID whose rule it
@@ -12,7 +13,7 @@ writes docs/kill-matrix.md.
 
 from __future__ import annotations
 
-from . import core, files, reads, saving
+from . import core, files, reads, saving, shared
 from ._base import HookedFileStorage, HookedMemoryStorage
 from ._registry import REGISTRY, Fault, fault
 
@@ -21,4 +22,4 @@ FAULTS: tuple[Fault, ...] = tuple(sorted(REGISTRY, key=lambda f: f.target))
 #: The seams without any fault: they must pass the kit like the reference does.
 CONTROLS = (HookedFileStorage, HookedMemoryStorage)
 
-__all__ = ["CONTROLS", "FAULTS", "Fault", "core", "fault", "files", "reads", "saving"]
+__all__ = ["CONTROLS", "FAULTS", "Fault", "core", "fault", "files", "reads", "saving", "shared"]

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from sessionspec.reference import FileSessionStorage, InMemorySessionStorage
 from sessionspec.reference import file as ref_file
+from sessionspec.reference.lock import SidecarLock
 from sessionspec.reference.sessionfile import Decoded, InvalidFileError, SessionEncoder, decode
 from sessionspec.reference.table import SessionTable, Snapshot, TableStorage
-from sessionspec.spec import MAX_SESSIONS, SESSION_TTL, Clock, to_millis, utc_now
+from sessionspec.spec import MAX_SESSIONS, SESSION_TTL, Clock, Level, to_millis, utc_now
 
 
 class HookedMemoryStorage(InMemorySessionStorage):
@@ -43,8 +44,14 @@ class HookedMemoryStorage(InMemorySessionStorage):
 
 
 class HookedFileStorage(FileSessionStorage):
-    """``FileSessionStorage`` with seams; behaves exactly like it unless a fault overrides one."""
+    """``FileSessionStorage`` with seams; behaves exactly like it unless a fault overrides one.
 
+    Without the shared level (SPEC.md §8): its saves replace the file (last save wins) and it
+    never refreshes, as the reference did before the level, so the faults of B01-B24 keep
+    exactly the verdicts they had.
+    """
+
+    sessionspec_levels = frozenset({Level.CORE, Level.DURABLE, Level.FILE_V1})
     table_class: type[SessionTable] = SessionTable
     encoder_class: type[SessionEncoder] = SessionEncoder
 
@@ -82,6 +89,7 @@ class HookedFileStorage(FileSessionStorage):
                 "%s: not all of it loaded; kept a copy in %s", self.path, backup
             )
         self._temp_path = self._temp_name()
+        self._sidecar = SidecarLock(self.path)  # never taken: close() closes it
         self._wake = threading.Condition()
         self._wanted = 0
         self._attempted = 0
@@ -173,5 +181,6 @@ class HookedFileStorage(FileSessionStorage):
                 error = exc
             with self._wake:
                 self._record_result(snapshot, error)
-            if error is None:
-                self._table.mark_synced(snapshot.revision)
+
+    def _refresh(self) -> None:
+        """Never: this backend does not claim the shared level."""

@@ -102,7 +102,6 @@ class _NoTouchAddTable(SessionTable):
             # The bug: stores the new turns without a touch (no new time, no new access).
             self._sessions[session_id] = replace(current, turns=(*current.turns, checked))
             self._revision += 1
-            self._changed[session_id] = self._revision
             return self._revision
 
 
