@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/shared_file_workload.py [--processes 8] [--repeat 20]
                                                         [--factory module:attr]
+                                                        [--write docs/reliability.md]
 
 Issue 13's workload. N processes start together (a barrier), each on its own instance of the
 factory (default: the reference ``FileSessionStorage``) on one path, and each:
@@ -10,18 +11,24 @@ factory (default: the reference ``FileSessionStorage``) on one path, and each:
 - appends 20 turns to one session they all share (``ensure_session("shared")``);
 - interleaves the two (own turn, shared turn, ...), then ``flush()`` and ``close()``.
 
-Then a fresh instance opens the path and the script counts, per repetition: own sessions lost
-(or missing turns), deleted sessions resurrected, and the shared session's turns (N x 20
-expected, in timestamp order). Run it before and after the ``shared`` level to see the
-difference; docs/design/shared-level.md has the figures of the reference before it.
+Then a fresh instance opens the path and the script counts, per repetition: own sessions lost,
+turns lost or duplicated in the surviving ones, deleted sessions resurrected, and the shared
+session's turns (N x 20 expected, each once, in timestamp order). ``--factory
+benchmarks.last_save_wins:LastSaveWinsStorage`` runs the same against the reference with its
+merge switched off, the behaviour before the ``shared`` level (SPEC.md §8). ``--write``
+writes the figures of both into a Markdown file (docs/reliability.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
+import platform
 import sys
 import tempfile
+import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,9 +39,13 @@ from sessionspec.spec import ConversationTurn
 
 OWN, TURNS, DELETED, SHARED_TURNS = 10, 25, 2, 20
 SHARED = "shared"
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = "sessionspec.reference:FileSessionStorage"
+LAST_SAVE_WINS = "benchmarks.last_save_wins:LastSaveWinsStorage"
 
 
 def _worker(factory_name: str, path: str, index: int, barrier: Any, results: Any) -> None:
+    sys.path.insert(0, str(ROOT))  # so that benchmarks.* factories import in the child
     storage = load_target(factory_name)(Path(path))
     barrier.wait()
     own = [storage.create_session() for _ in range(OWN)]
@@ -53,16 +64,25 @@ def _worker(factory_name: str, path: str, index: int, barrier: Any, results: Any
         storage.delete_session(session_id)
     storage.flush()
     storage.close()
-    results.put((own[DELETED:], own[:DELETED]))
+    prompts = [f"p{index}-{turn}" for turn in range(TURNS)]
+    shared = [f"s{index}-{k}" for k in range(SHARED_TURNS)]
+    results.put(({sid: prompts for sid in own[DELETED:]}, own[:DELETED], shared))
 
 
 @dataclass
 class Outcome:
     sessions_lost: int
     turns_lost: int
+    turns_duplicated: int
     resurrected: int
-    shared_turns: int
+    shared_missing: int
+    shared_duplicated: int
     shared_in_order: bool
+
+
+def _missing_and_extra(expected: list[str], actual: list[str]) -> tuple[int, int]:
+    want, have = Counter(expected), Counter(actual)
+    return sum((want - have).values()), sum((have - want).values())
 
 
 def run_once(factory_name: str, processes: int) -> Outcome:
@@ -77,12 +97,14 @@ def run_once(factory_name: str, processes: int) -> Outcome:
         ]
         for worker in workers:
             worker.start()
-        kept: list[str] = []
+        kept: dict[str, list[str]] = {}
         deleted: list[str] = []
+        shared_made: list[str] = []
         for _ in workers:
-            alive, gone = results.get(timeout=300)
-            kept += alive
+            alive, gone, shared = results.get(timeout=300)
+            kept.update(alive)
             deleted += gone
+            shared_made += shared
         for worker in workers:
             worker.join()
         reader = load_target(factory_name)(path)
@@ -90,40 +112,117 @@ def run_once(factory_name: str, processes: int) -> Outcome:
             found = {session.id: session for session in reader.list_sessions()}
         finally:
             reader.close()
-    sessions_lost = sum(session_id not in found for session_id in kept)
-    turns_lost = sum(TURNS - len(found[i].turns) for i in kept if i in found)
-    shared = found.get(SHARED)
-    stamps = [turn.timestamp for turn in shared.turns] if shared else []
+    lost = duplicated = 0
+    for session_id, prompts in kept.items():
+        if session_id in found:
+            missing, extra = _missing_and_extra(
+                prompts, [t.prompt for t in found[session_id].turns]
+            )
+            lost, duplicated = lost + missing, duplicated + extra
+    shared_session = found.get(SHARED)
+    shared_turns = list(shared_session.turns) if shared_session else []
+    shared_missing, shared_extra = _missing_and_extra(shared_made, [t.prompt for t in shared_turns])
+    stamps = [turn.timestamp for turn in shared_turns]
     return Outcome(
-        sessions_lost,
-        turns_lost,
+        sum(session_id not in found for session_id in kept),
+        lost,
+        duplicated,
         sum(session_id in found for session_id in deleted),
-        len(stamps),
+        shared_missing,
+        shared_extra,
         stamps == sorted(stamps),
     )
+
+
+def measure(factory_name: str, processes: int, repeat: int) -> list[Outcome]:
+    own = processes * (OWN - DELETED)
+    print(
+        f"{factory_name}: {processes} processes x ({OWN} sessions x {TURNS} turns,"
+        f" {DELETED} deleted, {SHARED_TURNS} turns on one shared session), {repeat} runs"
+    )
+    outcomes = []
+    for run in range(1, repeat + 1):
+        outcome = run_once(factory_name, processes)
+        outcomes.append(outcome)
+        print(
+            f"run {run}: own sessions lost {outcome.sessions_lost}/{own},"
+            f" turns lost {outcome.turns_lost} and duplicated {outcome.turns_duplicated}"
+            f" in surviving ones, resurrected {outcome.resurrected}/{processes * DELETED},"
+            f" shared turns missing {outcome.shared_missing}/{processes * SHARED_TURNS}"
+            f" and duplicated {outcome.shared_duplicated}"
+            f" (in timestamp order: {outcome.shared_in_order})",
+            flush=True,
+        )
+    return outcomes
+
+
+def _row(label: str, outcomes: list[Outcome], processes: int) -> str:
+    runs = len(outcomes)
+    own = processes * (OWN - DELETED) * runs
+    return (
+        f"| {label} | {runs} | {sum(o.sessions_lost for o in outcomes)} of {own}"
+        f" | {sum(o.turns_lost for o in outcomes)} / {sum(o.turns_duplicated for o in outcomes)}"
+        f" | {sum(o.resurrected for o in outcomes)} of {processes * DELETED * runs}"
+        f" | {sum(o.shared_missing for o in outcomes)} of {processes * SHARED_TURNS * runs}"
+        f" / {sum(o.shared_duplicated for o in outcomes)}"
+        f" | {sum(o.shared_in_order for o in outcomes)} of {runs} |"
+    )
+
+
+def write_report(
+    target: Path, command: str, processes: int, results: dict[str, list[Outcome]], seconds: float
+) -> None:
+    """The figures as docs/reliability.md states them: machine, command, date, a table."""
+    machine = (
+        f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs,"
+        f" Python {platform.python_version()}"
+    )
+    lines = [
+        "# Reliability: many processes on one sessions file",
+        "",
+        "Written by `benchmarks/shared_file_workload.py`; do not edit by hand. The workload is",
+        "issue 13's: "
+        f"{processes} processes start together (spawned interpreters, a barrier), each on its own",
+        f"instance on one path, and each creates {OWN} sessions with {TURNS} turns, deletes",
+        f"{DELETED} of them, and appends {SHARED_TURNS} turns to one session all of them share",
+        "(`ensure_session`), interleaved, then `flush()` and `close()`. A fresh instance then",
+        "reads the file. Turns are stamped with the real time when they are made.",
+        "",
+        f"- command: `{command}`",
+        f"- machine: {machine}",
+        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; {seconds:.0f} s in all",
+        "",
+        "| backend | runs | own sessions lost | their turns lost / duplicated"
+        " | deleted sessions back | shared turns missing / duplicated"
+        " | runs with shared turns in timestamp order |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        *(_row(label, outcomes, processes) for label, outcomes in results.items()),
+        "",
+        "`LastSaveWinsStorage` (benchmarks/last_save_wins.py) is the reference with its merge",
+        "switched off: each save writes its own memory whole, as before SPEC.md 1.2. The",
+        "reference (`FileSessionStorage`) claims the `shared` level (SPEC.md §8).",
+        "",
+    ]
+    target.write_text("\n".join(lines), encoding="utf-8")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--factory", default="sessionspec.reference:FileSessionStorage")
+    parser.add_argument("--factory", action="append", help="module:attr (repeatable)")
+    parser.add_argument("--write", type=Path, help="write the figures to this Markdown file")
     args = parser.parse_args()
-    own = args.processes * (OWN - DELETED)
-    print(
-        f"{args.factory}: {args.processes} processes x ({OWN} sessions x {TURNS} turns,"
-        f" {DELETED} deleted, {SHARED_TURNS} turns on one shared session), {args.repeat} runs"
-    )
-    for run in range(1, args.repeat + 1):
-        outcome = run_once(args.factory, args.processes)
-        print(
-            f"run {run}: own sessions lost {outcome.sessions_lost}/{own},"
-            f" turns lost in surviving ones {outcome.turns_lost},"
-            f" resurrected {outcome.resurrected}/{args.processes * DELETED},"
-            f" shared turns {outcome.shared_turns}/{args.processes * SHARED_TURNS}"
-            f" (in timestamp order: {outcome.shared_in_order})",
-            flush=True,
-        )
+    sys.path.insert(0, str(ROOT))  # benchmarks.* factories
+    factories = args.factory or ([LAST_SAVE_WINS, REFERENCE] if args.write else [REFERENCE])
+    start = time.monotonic()
+    results = {
+        name.rsplit(":", 1)[1]: measure(name, args.processes, args.repeat) for name in factories
+    }
+    if args.write:
+        command = "python " + " ".join(sys.argv)
+        write_report(args.write, command, args.processes, results, time.monotonic() - start)
+        print(f"wrote {args.write}")
     return 0
 
 
