@@ -190,29 +190,65 @@ def test_concurrent_turns_on_one_session_keep_both_sides(
     assert prompts(open_store().get_session(sid)) == [f"t{i}" for i in range(10)]
 
 
-def test_a_single_instance_does_not_read_its_own_saves_back(
+def test_a_single_instance_decodes_only_what_others_wrote(
     open_store: Any, path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The stat check: a file this instance wrote itself is not read again (§8.2 MAY)."""
+    """The digest decides (§8.2): own saves, and the same bytes written again, are not decoded;
+    another instance's different bytes are, once."""
+    from sessionspec.reference import file as reference_file
+
     storage = open_store()
     sid = storage.create_session()
     storage.flush()
-    reads: list[str] = []
-    original = FileSessionStorage._load
+    decoded: list[int] = []
+    original = reference_file.decode
 
-    def counting(self: FileSessionStorage, now: Any) -> Any:
-        reads.append("read")
-        return original(self, now)
+    def counting(data: bytes) -> Any:
+        decoded.append(len(data))
+        return original(data)
 
-    monkeypatch.setattr(FileSessionStorage, "_load", counting)
+    monkeypatch.setattr(reference_file, "decode", counting)
     for i in range(5):
         storage.add_turn(sid, turn(f"t{i}"))
         storage.flush()
         storage.list_sessions()
-    assert reads == []
-    path.write_bytes(path.read_bytes())  # another writer: a new version of the file
+    path.write_bytes(path.read_bytes())  # same bytes, a new inode and mtime: nothing new
     storage.list_sessions()
-    assert reads == ["read"]
+    assert decoded == []
+    other = open_store()
+    other.ensure_session("from-other")
+    other.flush()
+    decoded.clear()  # the other instance's own load
+    assert [s.id for s in storage.list_sessions()].count("from-other") == 1
+    assert len(decoded) == 1
+
+
+def test_a_failure_after_the_rename_does_not_merge_the_save_twice(
+    open_store: Any, path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The directory fsync fails once after the rename: flush() raises (B22), and the retry
+    does not take its own file for someone else's (turns twice)."""
+    from sessionspec.reference import file as reference_file
+
+    storage = open_store()
+    sid = storage.create_session()
+    storage.add_turn(sid, turn("t1"))
+    storage.flush()
+    real = reference_file._fsync_directory
+    failures = [OSError(5, "injected EIO")]
+
+    def fsync_directory(directory: Path) -> None:
+        if failures:
+            raise failures.pop()
+        real(directory)
+
+    monkeypatch.setattr(reference_file, "_fsync_directory", fsync_directory)
+    storage.add_turn(sid, turn("t2"))
+    with pytest.raises(OSError, match="injected EIO"):
+        storage.flush()
+    storage.add_turn(sid, turn("t3"))
+    storage.flush()
+    assert prompts(open_store().get_session(sid)) == ["t1", "t2", "t3"]
 
 
 def test_a_file_replaced_by_a_writer_without_the_lock_is_taken_in(
@@ -297,23 +333,44 @@ def test_dead_shared_temps_go_under_the_lock_and_others_keep_b16(
     assert sorted(temp_files(path)) == [upstream]
 
 
-def test_a_failure_to_take_in_the_file_is_logged_and_reads_go_on(
+def test_taking_in_a_corrupt_file_writes_nothing_and_reads_go_on(
     open_store: Any, path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """B29 + B23: a read that finds garbage logs and keeps memory; the next save sets it aside
+    (B13) and merges nothing from it."""
     storage = open_store()
     sid = storage.create_session()
     storage.flush()
-    other = open_store()
-    other.add_turn(sid, turn("elsewhere"))
-    other.flush()
-    lock = path.with_name(path.name + ".lock")
-    lock.unlink()
-    lock.mkdir()  # the lock cannot be opened as a file now
+    garbage = b"{ not json"
+    path.write_bytes(garbage)
+    before = sorted(p.name for p in path.parent.iterdir())
     caplog.set_level(logging.WARNING, logger="sessionspec.reference.file")
-    assert prompts(storage.get_session(sid)) == []  # from memory
-    assert any("could not take in" in r.getMessage() for r in caplog.records)
-    lock.rmdir()
-    assert prompts(storage.get_session(sid)) == ["elsewhere"]
+    assert storage.get_session(sid) is not None  # from memory
+    assert any("not taking it in" in r.getMessage() for r in caplog.records)
+    assert sorted(p.name for p in path.parent.iterdir()) == before  # nothing moved or written
+    storage.add_turn(sid, turn("after"))
+    storage.flush()
+    # The garbage counts as an empty file (B13); the session changed here since: kept.
+    assert prompts(open_store().get_session(sid)) == ["after"]
+    assert any(b.read_bytes() == garbage for b in path.parent.glob("sessions.json.*.bak"))
+
+
+def test_a_read_does_not_wait_for_another_process_holding_the_lock(
+    open_store: Any, path: Path
+) -> None:
+    storage = open_store(lock_timeout=5)
+    other = open_store()
+    other.ensure_session("theirs")
+    other.flush()
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        # Taken in while the lock is still held: a read that waited for it would give up
+        # after lock_timeout and answer from memory, which does not hold "theirs".
+        assert storage.get_session("theirs") is not None
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 # -- how the kit sees the lock (B30's trace check) --------------------------------------------

@@ -510,25 +510,19 @@ def processes_at_once_resurrect_nothing(ctx: CheckContext) -> None:
 
 
 @check("B27")
-def processes_at_once_keep_every_shared_turn_in_order(ctx: CheckContext) -> None:
-    """Several processes append to one session at once, stamping turns with the real time:
-    every turn once, each process's in its own order, all in timestamp order."""
+def processes_at_once_keep_every_shared_turn(ctx: CheckContext) -> None:
+    """Several processes append to one session at once: every turn exactly once, each
+    process's in its own order. (Not the global timestamp order: a backend that reads the
+    shared state on every call appends a turn stamped before another process's commit after
+    it, and conforms.)"""
     outcome = _workload(ctx)
     ctx.notes.append(outcome["how"])
     made = sorted(prompt for report in outcome["reports"] for prompt, _ in report["shared"])
-    stamps = {prompt: stamp for report in outcome["reports"] for prompt, stamp in report["shared"]}
     seen: list[str] = outcome["seen"].get(SHARED_ID) or []
     ctx.expect_equal(sorted(seen), made, "the turns of the session every process appended to")
     for report in outcome["reports"]:
         own = [prompt for prompt, _ in report["shared"]]
         ctx.expect_equal([p for p in seen if p in own], own, "one process's turns, in its order")
-    times = [stamps[prompt] for prompt in seen]
-    ctx.expect(
-        times == sorted(times),
-        "the merged turns are in timestamp order",
-        expected=sorted(times),
-        actual=times,
-    )
 
 
 # -- the shared state machine (B25-B29) -------------------------------------------------------
@@ -625,14 +619,16 @@ def a_save_waits_while_another_holds_the_lock(ctx: CheckContext) -> None:
 
 @check("B30", requires=Level.FILE_V1)
 def every_rename_happens_under_the_lock(ctx: CheckContext) -> None:
-    """In a trace of two instances saving (strace, else an in-process spy), the thread that
-    renames a temp over the file holds an exclusive flock on <name>.lock at that moment."""
+    """In a trace of two instances saving one after the other (strace, else an in-process
+    spy), an exclusive flock on <name>.lock is held at every rename over the file."""
     from sessionspec.conformance.checks_process import _saves, save_trace
 
     trace = save_trace(ctx)
     ctx.notes.append(f"observed with {trace.method}")
     lock_path = str(trace.directory / "sessions.json.lock")
-    held: dict[tuple[int | None, str], bool] = {}  # (thread, fd) -> exclusive lock held
+    # Keyed by thread and descriptor, but any holder counts at a rename: a flock belongs to an
+    # open file description, and runtimes (Go, libuv, tokio) move calls between threads.
+    held: dict[tuple[int | None, str], bool] = {}
     saves = set(_saves(trace))
     ctx.expect(saves, f"no save was observed ({trace.method})")
     for index, event in enumerate(trace.events):
@@ -644,10 +640,8 @@ def every_rename_happens_under_the_lock(ctx: CheckContext) -> None:
         elif event.kind == "close" and event.path == lock_path:
             held[(event.thread, event.target)] = False
         elif index in saves:
-            holding = any(on for (thread, _fd), on in held.items() if thread == event.thread)
             ctx.expect(
-                holding,
-                f"a rename over the sessions file without an exclusive flock on {lock_path}"
-                " held by the renaming thread",
+                any(held.values()),
+                f"a rename over the sessions file while no exclusive flock on {lock_path} was held",
                 actual=f"event {index} of {len(trace.events)} ({trace.method})",
             )

@@ -14,8 +14,9 @@ the moments were, from the kit's own record of the program (not from any merge c
 - every instance and a fresh one see the same store once all have flushed (B29);
 - every session created and never deleted is there (B25);
 - a session deleted by one instance, that no other instance ever changed, is gone (B26);
-- every turn an instance added is there at most once; exactly once unless some instance
-  reset, replaced or deleted its session after it; turns are in timestamp order (B27);
+- every turn an instance added is there at most once; exactly once unless its session was
+  reset or deleted after it, or by another instance at any time; turns are in timestamp
+  order (B27);
 - a surviving session's ``lastAccessedAt`` is its latest touch by any instance (B28).
 """
 
@@ -56,8 +57,8 @@ class Record:
 
     touches: list[tuple[int, Any]] = field(default_factory=list)  # (step, instant) of touches
     changed_by: set[int] = field(default_factory=set)  # instances that changed it
-    turns: list[tuple[int, str]] = field(default_factory=list)  # (step, prompt) added
-    wipes: list[int] = field(default_factory=list)  # steps of a reset, replace or delete
+    turns: list[tuple[int, str, int]] = field(default_factory=list)  # (step, prompt, instance)
+    wipes: list[tuple[int, int]] = field(default_factory=list)  # (step, instance) of a reset/delete
     deleted_by: dict[int, int] = field(default_factory=dict)  # instance -> step of its delete
     created: bool = False
 
@@ -141,7 +142,7 @@ class SharedMachine(RuleBasedStateMachine):
         self.say(f"i{index}.add_turn({session_id!r}, {prompt!r})")
         self.instances[index].add_turn(session_id, ConversationTurn(prompt, "r", now))
         self.touched(index, session_id, now)
-        self.record(session_id).turns.append((self.step, prompt))
+        self.record(session_id).turns.append((self.step, prompt, index))
 
     @precondition(lambda self: self.records)
     @rule(index=st.integers(0, 2), pick=st.integers(0, 1000))
@@ -154,7 +155,7 @@ class SharedMachine(RuleBasedStateMachine):
         self.say(f"i{index}.reset_session({session_id!r})")
         self.instances[index].reset_session(session_id)
         self.touched(index, session_id, now)
-        self.record(session_id).wipes.append(self.step)
+        self.record(session_id).wipes.append((self.step, index))
 
     @precondition(lambda self: self.records)
     @rule(index=st.integers(0, 2), pick=st.integers(0, 1000))
@@ -165,7 +166,7 @@ class SharedMachine(RuleBasedStateMachine):
         self.say(f"i{index}.delete_session({session_id!r})")
         if self.instances[index].delete_session(session_id):
             record = self.record(session_id)
-            record.wipes.append(self.step)
+            record.wipes.append((self.step, index))
             record.deleted_by[index] = self.step
 
     @rule(index=st.integers(0, 2))
@@ -246,10 +247,13 @@ class SharedMachine(RuleBasedStateMachine):
             # of an instance that did not change it (B25); with several, by the merge (B27/28).
             several = len(record.changed_by) > 1
             prompts = [prompt for prompt, _ in turns]
-            for step, prompt in record.turns:
+            for step, prompt, adder in record.turns:
                 count = prompts.count(prompt)
-                wiped_later = any(wipe > step for wipe in record.wipes)
-                if count > 1 or (count == 0 and not wiped_later):
+                # A wipe may drop a turn if it came later, or if another instance made it at
+                # any step: it may not have taken the turn in yet, and when both replaced the
+                # turns the later touch's list wins whole (SPEC.md §8.2).
+                wiped = any(when > step or who != adder for when, who in record.wipes)
+                if count > 1 or (count == 0 and not wiped):
                     raise BehaviourViolation(
                         "B27" if several else "B25",
                         f"turn {prompt!r} of session {session_id!r} is there {count} times",

@@ -15,12 +15,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import errno
+import hashlib
 import logging
 import os
 import secrets
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from os import PathLike
 from pathlib import Path
@@ -83,11 +84,13 @@ class FileSessionStorage(TableStorage):
         # One reading of the clock for the whole constructor: expiry and the cap at load,
         # stale temp files and backup names all use it (SPEC.md §1.3).
         now = to_millis(clock())
-        self._loaded_stat: _FileId = None  # the version the latest _load read
+        self._loaded: tuple[_FileId, bytes | None] = (None, None)  # what _load read last
         loaded = self._load(now)
-        # The file as this instance last synchronised with it (loaded, saved or refreshed):
-        # it changes only together with the table's base.
-        self._disk_stat: _FileId = self._loaded_stat
+        # The file as this instance last synchronised with it (loaded, saved or taken in),
+        # changed only together with the table's base: a digest of its bytes, which decides,
+        # and its stat, a cheap hint that it may have changed since (SPEC.md §8.2, §8.4).
+        self._disk_stat: _FileId = self._loaded[0]
+        self._disk_digest: bytes | None = self._loaded[1]
         table = SessionTable(
             loaded[1].sessions if loaded else (),
             clock=clock,
@@ -135,21 +138,18 @@ class FileSessionStorage(TableStorage):
 
     def _load(self, now: datetime) -> tuple[bytes, Decoded] | None:
         """The file's bytes and what they decode to, or None for an empty store."""
-        try:
-            with open(self.path, "rb") as file:
-                data = file.read()
-                read_stat = _file_id(os.fstat(file.fileno()))
-        except FileNotFoundError:  # ENOENT only: anything else is raised and touches nothing
-            self._remove_stale_temps(now)
-            return None  # B11: nothing is written until a mutation
+        read = _read_file(self.path)  # ENOENT only is None: anything else is raised
         self._remove_stale_temps(now)
+        if read is None:
+            return None  # B11: nothing is written until a mutation
+        data, read_stat = read
         try:
             decoded = decode(data)
         except InvalidFileError as exc:
             backup = _move_aside(self.path, _epoch_ms(now))
             logger.warning("%s: %s; moved it aside to %s", self.path, exc, backup)
             return None
-        self._loaded_stat = read_stat
+        self._loaded = (read_stat, _digest(data))
         for skip in decoded.skipped:
             logger.warning("%s: skipped %s: %s", self.path, skip.location, skip.reason)
         return data, decoded
@@ -309,30 +309,63 @@ class FileSessionStorage(TableStorage):
             theirs = self._read_if_changed(now)
             stored = snapshot.sessions if theirs is None else self._merged(snapshot, theirs, now)
             self._remove_dead_temps()
-            _save_atomically(self.path, self._temp_path, self._encoder.encode(stored))
-            self._disk_stat = _file_id(os.stat(self.path))
-            self._table.synced(snapshot, stored)
+            data = self._encoder.encode(stored)
+
+            def renamed(written: _FileId) -> None:
+                # The file holds ``stored`` from the rename on, whatever fails after it (the
+                # directory's fsync): it is the base now, or a retry would merge it twice.
+                self._disk_stat, self._disk_digest = written, _digest(data)
+                self._table.synced(snapshot, stored)
+
+            _save_atomically(self.path, self._temp_path, data, renamed)
 
     def _refresh(self) -> None:
-        """Take in what other instances saved since this one synchronised (B29). One ``stat``
-        when nothing changed; a failure is logged and reads go on from memory."""
+        """Take in what other instances saved since this one synchronised (B29).
+
+        One ``stat`` when nothing changed. Never waits for another process (no lock: every
+        writer renames whole files into place) and writes nothing (B23): a file that does not
+        decode is left for the next save to set aside (B13-B15), memory goes on. A save of
+        this instance under way is not waited for either: it merges the file itself.
+        """
         if _current_id(self.path) == self._disk_stat:
             return
+        if not self._sync.acquire(timeout=0.05):
+            return
         try:
-            with self._sync, self._sidecar:
-                theirs = self._read_if_changed(to_millis(self._clock()))
-                if theirs is not None:
-                    self._table.refresh(theirs)
-                    self._disk_stat = self._loaded_stat
+            read = _read_file(self.path)
+            if read is None:
+                if self._disk_digest is None:
+                    return
+                theirs: list[SessionData] = []  # removed by someone: an empty store
+                stat_key: _FileId = None
+                digest: bytes | None = None
+            else:
+                data, stat_key = read
+                digest = _digest(data)
+                if digest != self._disk_digest:
+                    try:
+                        theirs = list(decode(data).sessions)
+                    except InvalidFileError as exc:
+                        logger.warning(
+                            "%s: not taking it in: %s; the next save sets it aside", self.path, exc
+                        )
+                        return
+            if digest != self._disk_digest:
+                self._table.refresh(theirs)
+            self._disk_stat, self._disk_digest = stat_key, digest
         except OSError as exc:
             logger.warning("%s: could not take in other instances' changes: %s", self.path, exc)
+        finally:
+            self._sync.release()
 
     def _read_if_changed(self, now: datetime) -> list[SessionData] | None:
-        """The sessions on disk in file order, or None when the file is as this instance last
-        synchronised it. Under the lock; recovers as a load does (B13-B15)."""
-        if _current_id(self.path) == self._disk_stat:
+        """The sessions on disk in file order, or None when its bytes are the ones this
+        instance last synchronised with. Under the lock; recovers as a load does (B13-B15)."""
+        read = _read_file(self.path)
+        if read is None:
+            return None if self._disk_digest is None else []
+        if _digest(read[0]) == self._disk_digest:
             return None
-        self._loaded_stat = None
         loaded = self._load(now)
         if loaded is None:
             return []
@@ -388,12 +421,26 @@ class FileSessionStorage(TableStorage):
                 pass
 
 
-#: What identifies one version of the file: device, inode, size, mtime and ctime in ns.
-_FileId = tuple[int, int, int, int, int] | None
+#: A hint of one version of the file: device, inode, size, mtime in ns. Not proof (inodes are
+#: reused, timestamps coarse): only the digest of the bytes decides that it is unchanged.
+_FileId = tuple[int, int, int, int] | None
 
 
 def _file_id(info: os.stat_result) -> _FileId:
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _read_file(path: Path) -> tuple[bytes, _FileId] | None:
+    """The file's bytes and the stat of what was read, or None if it does not exist."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(), _file_id(os.fstat(file.fileno()))
+    except FileNotFoundError:
+        return None
 
 
 def _current_id(path: Path) -> _FileId:
@@ -403,8 +450,14 @@ def _current_id(path: Path) -> _FileId:
         return None
 
 
-def _save_atomically(path: Path, temp_path: Path, data: bytes) -> None:
-    """Temp file, fsync, rename over, fsync the directory (B19, B20, B11)."""
+def _save_atomically(
+    path: Path,
+    temp_path: Path,
+    data: bytes,
+    renamed: Callable[[_FileId], None] | None = None,
+) -> None:
+    """Temp file, fsync, rename over, fsync the directory (B19, B20, B11). ``renamed`` is
+    called with the new file's stat hint as soon as the rename returned."""
     _make_private_dirs(path.parent)
     fd = os.open(temp_path, _NEW_FILE, PRIVATE_FILE)
     try:
@@ -412,6 +465,7 @@ def _save_atomically(path: Path, temp_path: Path, data: bytes) -> None:
             os.fchmod(fd, PRIVATE_FILE)  # the umask may only narrow; make it exact
             _write_all(fd, data)
             os.fsync(fd)
+            written = _file_id(os.fstat(fd))  # ours: a stat after the rename may be theirs
         finally:
             os.close(fd)
         os.replace(temp_path, path)
@@ -419,6 +473,8 @@ def _save_atomically(path: Path, temp_path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp_path)
         raise
+    if renamed is not None:
+        renamed(written)
     _fsync_directory(path.parent)
 
 

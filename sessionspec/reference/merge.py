@@ -37,7 +37,7 @@ def merge_session(
     """One id's merge (SPEC.md §8.2); None means the session is gone."""
     if _same(local, base):
         return disk
-    if _same(disk, base):
+    if _same(disk, base) or _same(local, disk):  # equal on both sides: one, not merged twice
         return local
     if local is None or disk is None:  # deleted on one side, changed on the other
         return disk if local is None else local

@@ -180,14 +180,16 @@ class LockReleasedBeforeRename(FileSessionStorage):
             theirs = self._read_if_changed(now)
             stored = snapshot.sessions if theirs is None else self._merged(snapshot, theirs, now)
             self._remove_dead_temps()
+            data = self._encoder.encode(stored)
             fd = os.open(self._temp_path, ref_file._NEW_FILE, 0o600)
             try:
                 os.fchmod(fd, 0o600)
-                ref_file._write_all(fd, self._encoder.encode(stored))
+                ref_file._write_all(fd, data)
                 os.fsync(fd)
+                written = ref_file._file_id(os.fstat(fd))
             finally:
                 os.close(fd)
         os.replace(self._temp_path, self.path)  # the bug: the lock is already released
-        ref_file._fsync_directory(self.path.parent)
-        self._disk_stat = ref_file._file_id(os.stat(self.path))
+        self._disk_stat, self._disk_digest = written, ref_file._digest(data)
         self._table.synced(snapshot, stored)
+        ref_file._fsync_directory(self.path.parent)
