@@ -142,7 +142,12 @@ class FileSessionStorage(TableStorage):
         self._remove_stale_temps(now)
         if read is None:
             return None  # B11: nothing is written until a mutation
-        data, read_stat = read
+        return self._decoded(*read, now)
+
+    def _decoded(
+        self, data: bytes, read_stat: _FileId, now: datetime
+    ) -> tuple[bytes, Decoded] | None:
+        """Decode bytes read from the path; an unparseable file is moved aside (B13, B14)."""
         try:
             decoded = decode(data)
         except InvalidFileError as exc:
@@ -366,7 +371,7 @@ class FileSessionStorage(TableStorage):
             return None if self._disk_digest is None else []
         if _digest(read[0]) == self._disk_digest:
             return None
-        loaded = self._load(now)
+        loaded = self._decoded(*read, now)  # the bytes just read: not a second read
         if loaded is None:
             return []
         if loaded[1].lossy:

@@ -35,9 +35,11 @@ def merge_session(
     base: SessionData | None, local: SessionData | None, disk: SessionData | None
 ) -> SessionData | None:
     """One id's merge (SPEC.md §8.2); None means the session is gone."""
-    if _same(local, base):
+    if same_session(local, base):
         return disk
-    if _same(disk, base) or _same(local, disk):  # equal on both sides: one, not merged twice
+    if same_session(disk, base) or same_session(
+        local, disk
+    ):  # equal on both sides: one, not merged twice
         return local
     if local is None or disk is None:  # deleted on one side, changed on the other
         return disk if local is None else local
@@ -127,8 +129,9 @@ def _merge_field(
     return local if later_is_local else disk
 
 
-def _same(a: SessionData | None, b: SessionData | None) -> bool:
+def same_session(a: SessionData | None, b: SessionData | None) -> bool:
+    """Unchanged (SPEC.md §8.1): the same session, field for field, or both absent."""
     return a is b or (a is not None and b is not None and a == b)
 
 
-__all__ = ["Store", "merge_session", "merge_stores", "merge_turns"]
+__all__ = ["Store", "merge_session", "merge_stores", "merge_turns", "same_session"]

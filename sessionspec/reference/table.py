@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
 
-from sessionspec.reference.merge import merge_stores
+from sessionspec.reference.merge import merge_stores, same_session
 from sessionspec.spec import (
     MAX_SESSIONS,
     SESSION_TTL,
@@ -142,7 +142,9 @@ class SessionTable:
         against the base, which it then becomes (B29)."""
         with self._lock:
             base = self._base
-            self._absorb(base, stored, lambda i: not _same(self._sessions.get(i), base.get(i)))
+            self._absorb(
+                base, stored, lambda i: not same_session(self._sessions.get(i), base.get(i))
+            )
 
     # -- mutations --------------------------------------------------------------------------
 
@@ -283,10 +285,6 @@ class SessionTable:
     def _remove(self, session_id: str) -> None:
         del self._sessions[session_id], self._access[session_id]
         self._revision += 1
-
-
-def _same(a: SessionData | None, b: SessionData | None) -> bool:
-    return a is b or (a is not None and b is not None and a == b)
 
 
 def _checked_turns(turns: Iterable[object]) -> tuple[ConversationTurn, ...]:
