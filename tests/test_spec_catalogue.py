@@ -1,4 +1,4 @@
-"""The behaviour catalogue is the one list of B01-B30, and SPEC.md documents each."""
+"""The behaviour catalogue is the one list of B01-B33, and SPEC.md documents each."""
 
 from __future__ import annotations
 
@@ -16,21 +16,24 @@ from sessionspec.spec.catalogue import (
 )
 
 
-def test_catalogue_holds_exactly_b01_to_b30_each_once() -> None:
-    # Spec 1.1 added B23 and B24 after B22, spec 1.2 the shared level's B25-B30; earlier ids
+def test_catalogue_holds_exactly_b01_to_b33_each_once() -> None:
+    # Spec 1.1 added B23 and B24 after B22, spec 1.2 the shared level's B25-B30,
+    # spec 1.3 crashes, hostile paths and exits (B31-B33); earlier ids
     # and slugs never change.
     ids = [item.id for item in behaviours()]
-    assert ids == [f"B{n:02d}" for n in range(1, 31)]
-    assert len({item.slug for item in behaviours()}) == 30
+    assert ids == [f"B{n:02d}" for n in range(1, 34)]
+    assert len({item.slug for item in behaviours()}) == 33
     assert behaviour("B23").slug == "pure-reads"
     assert behaviour("B24").slug == "snapshot-isolation"
     assert behaviour("B25").slug == "shared-keeps-others"
     assert behaviour("B30").slug == "shared-file-lock"
+    assert behaviour("B31").slug == "crash-safe"
+    assert behaviour("B33").slug == "exit-saves"
 
 
 def test_levels_match_the_issue() -> None:
     by_level = {level: [b.id for b in behaviours() if b.level is level] for level in Level}
-    assert by_level[Level.DURABLE] == ["B09", "B21"]
+    assert by_level[Level.DURABLE] == ["B09", "B21", "B33"]
     assert by_level[Level.SHARED] == [f"B{n}" for n in range(25, 31)]
     assert by_level[Level.CORE] == [f"B{n:02d}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 17, 18, 23, 24)]
 

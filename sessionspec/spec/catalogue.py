@@ -1,4 +1,4 @@
-"""The behaviour catalogue (behaviours.toml), loaded once; the only list of behaviours (B01-B30).
+"""The behaviour catalogue (behaviours.toml), loaded once; the only list of behaviours (B01-B33).
 
 ``python -m sessionspec.spec --write-spec`` regenerates the "Behaviours" section of SPEC.md;
 ``--check-spec`` exits 1 when that section is out of date.
