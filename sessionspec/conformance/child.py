@@ -6,6 +6,8 @@
 - ``shared-burst TARGET PATH EPOCH_MS INDEX GO_FILE``: once ``GO_FILE`` exists, create
   sessions with turns, delete one, append to one session every child shares, flushing
   between, and print what it was told was stored (B25-B27);
+- ``exit-without-close TARGET PATH EPOCH_MS``: mutate, print the state as JSON, and return
+  without flush() or close(): a normal exit must keep it all (B33);
 - ``read-loop PATH STOP_FILE SECONDS``: read and parse the file until told to stop, and
   print how many reads saw something other than a complete JSON document (B19); it creates
   ``STOP_FILE.ready`` once reading, so the parent starts saving only then.
@@ -141,6 +143,18 @@ def _read_loop(path: str, stop_file: str, seconds: str) -> int:
     return 0
 
 
+def exit_without_close(target: str, path: str, epoch_ms: str) -> int:
+    """Mutate and end normally, flushing nothing (B33): the exit hooks must save it."""
+    storage = _open(target, path, epoch_ms)
+    moment = EPOCH + timedelta(milliseconds=int(epoch_ms))
+    first = storage.create_session()
+    storage.add_turn(first, ConversationTurn("saved at exit", "yes", moment))
+    second = storage.create_session()
+    storage.set_codex_conversation_id(second, "conversation-at-exit")
+    print(json.dumps([session_as_json(s) for s in storage.list_sessions()]), flush=True)
+    return 0
+
+
 def main(argv: list[str]) -> int:
     command, *args = argv
     if command == "mutate":
@@ -149,6 +163,8 @@ def main(argv: list[str]) -> int:
         return _dump(*args)
     if command == "shared-burst":
         return _shared_burst(*args)
+    if command == "exit-without-close":
+        return exit_without_close(*args)
     if command == "read-loop":
         return _read_loop(*args)
     raise SystemExit(f"unknown command {command!r}")

@@ -12,7 +12,6 @@ what this instance did (``reference.merge``), so no instance's save undoes anoth
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import errno
 import hashlib
@@ -26,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from os import PathLike
 from pathlib import Path
 
+from sessionspec.reference import exits
 from sessionspec.reference.lock import LOCK_TIMEOUT_SECONDS, SidecarLock
 from sessionspec.reference.merge import Store, merge_stores
 from sessionspec.reference.sessionfile import Decoded, InvalidFileError, SessionEncoder, decode
@@ -47,6 +47,10 @@ PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 #: Temp files named ``<name>.shared-<unique>.tmp`` are created only under the lock (B30).
 SHARED_TEMP_MARK = "shared-"
+#: The largest file a load reads (B32); ``max_file_bytes`` changes it. A bigger file is an
+#: OSError and nothing is moved: 256 MiB is far above 100 sessions of long conversations, and
+#: far below what decoding it costs in memory (about six times its size).
+MAX_FILE_BYTES = 256 * 1024 * 1024
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +62,22 @@ _CANNOT_LINK = frozenset(
 )
 
 
+class NotARegularFileError(OSError):
+    """The path is a FIFO, a socket, a device or a directory (B32); nothing was read from it."""
+
+
+class FileTooLargeError(OSError):
+    """The file is larger than ``max_file_bytes`` (B32); nothing was moved."""
+
+
 class FileSessionStorage(TableStorage):
     """Sessions persisted in the sessions file of SPEC.md §3 (levels core, durable, file-v1,
     shared: any number of instances, in any processes, on one path).
 
-    The constructor raises OSError when the file exists but cannot be read (B12), and when a
-    file it must move aside or back up cannot be preserved (B13-B15): the bytes then stay at
-    the path or in a complete backup, never in neither. A save waits at most ``lock_timeout``
+    The constructor raises OSError when the file exists but cannot be read (B12), when the path
+    is not a regular file or the file is over ``max_file_bytes`` (B32), and when a file it must
+    move aside or back up cannot be preserved (B13-B15): the bytes then stay at the path or in a
+    complete backup, never in neither. A save waits at most ``lock_timeout``
     seconds for another instance's save (B30), then fails as any save does (B22).
     """
 
@@ -78,8 +91,10 @@ class FileSessionStorage(TableStorage):
         max_sessions: int = MAX_SESSIONS,
         ttl: timedelta = SESSION_TTL,
         lock_timeout: float = LOCK_TIMEOUT_SECONDS,
+        max_file_bytes: int = MAX_FILE_BYTES,
     ) -> None:
         self.path = Path(os.path.abspath(DEFAULT_PATH.expanduser() if path is None else path))
+        self.max_file_bytes = max_file_bytes
         self._clock = clock
         # One reading of the clock for the whole constructor: expiry and the cap at load,
         # stale temp files and backup names all use it (SPEC.md §1.3).
@@ -110,11 +125,7 @@ class FileSessionStorage(TableStorage):
             # Exactly the bytes read, before any save can replace them (B15).
             backup = _write_backup(self.path, loaded[0], _epoch_ms(now))
             logger.warning("%s: not all of it loaded; kept a copy in %s", self.path, backup)
-        # Unique to this instance, so two writers never share a temp file (B19); the marker
-        # says it is only ever created under the sidecar lock (B30).
-        self._temp_path = self.path.with_name(
-            f"{self.path.name}.{SHARED_TEMP_MARK}{os.getpid()}-{secrets.token_hex(6)}.tmp"
-        )
+        self._temp_path = self._new_temp_path()
         self._sidecar = SidecarLock(self.path, lock_timeout)
         # Serialises this instance's synchronisations (saves and refreshes): each merges
         # against the base the previous one left.
@@ -133,12 +144,36 @@ class FileSessionStorage(TableStorage):
         self._closed = False
         self._writer: threading.Thread | None = None
         self._encoder = SessionEncoder()  # used by the writer thread only
+        exits.track(self)
+
+    def _new_temp_path(self) -> Path:
+        # Unique to this instance, so two writers never share a temp file (B19); the marker
+        # says it is only ever created under the sidecar lock (B30).
+        return self.path.with_name(
+            f"{self.path.name}.{SHARED_TEMP_MARK}{os.getpid()}-{secrets.token_hex(6)}.tmp"
+        )
+
+    def _after_fork(self) -> None:
+        """In a child made by fork(): a working instance of the child's own (B33).
+
+        Only the forking thread survives a fork: the writer is gone and a lock another thread
+        held stays held. So: new locks, no writer until the next mutation starts one, a temp
+        name of the child's, and a sidecar descriptor of its own (a flock belongs to an open
+        file description, which the child would otherwise share with the parent).
+        """
+        self._sync = threading.Lock()
+        self._wake = threading.Condition()
+        self._writer = None
+        self._saving = None
+        self._temp_path = self._new_temp_path()
+        self._sidecar.after_fork()
+        self._table.after_fork()
 
     # -- loading ----------------------------------------------------------------------------
 
     def _load(self, now: datetime) -> tuple[bytes, Decoded] | None:
         """The file's bytes and what they decode to, or None for an empty store."""
-        read = _read_file(self.path)  # ENOENT only is None: anything else is raised
+        read = self._read_path()  # ENOENT only is None: anything else is raised
         self._remove_stale_temps(now)
         if read is None:
             return None  # B11: nothing is written until a mutation
@@ -151,13 +186,21 @@ class FileSessionStorage(TableStorage):
         try:
             decoded = decode(data)
         except InvalidFileError as exc:
-            backup = _move_aside(self.path, _epoch_ms(now))
+            backup = self._set_aside(now)
             logger.warning("%s: %s; moved it aside to %s", self.path, exc, backup)
             return None
         self._loaded = (read_stat, _digest(data))
         for skip in decoded.skipped:
             logger.warning("%s: skipped %s: %s", self.path, skip.location, skip.reason)
         return data, decoded
+
+    def _read_path(self) -> tuple[bytes, _FileId] | None:
+        """The file's bytes and stat hint; None when absent (B11); OSError otherwise (B32)."""
+        return _read_file(self.path, self.max_file_bytes)
+
+    def _set_aside(self, now: datetime) -> Path:
+        """Move the file at the path aside to a new backup name (B13, B14, B32)."""
+        return _move_aside(self.path, _epoch_ms(now), self.max_file_bytes)
 
     def _remove_stale_temps(self, now: datetime) -> None:
         """Remove crashed writers' temp files older than an hour; younger may be live (B16).
@@ -241,12 +284,14 @@ class FileSessionStorage(TableStorage):
             self._wake.notify_all()
         if self._writer is not None:
             self._writer.join()  # it saves what a racing mutation left, then ends
-            atexit.unregister(self._close_at_exit)
+            exits.disarm_exit(self)
         self._sidecar.close()
         self._closed = True
+        exits.forget(self)
 
     def _close_at_exit(self) -> None:
-        # The writer is a daemon thread; a process that forgets close() still saves here.
+        """Save at a normal exit (B33): the writer is a daemon thread, so a process that
+        forgets close() still saves here."""
         try:
             self.close()
         except Exception as exc:  # an exit hook must not print a traceback
@@ -261,7 +306,7 @@ class FileSessionStorage(TableStorage):
                 daemon=True,  # never holds up exit; _close_at_exit saves what is left
             )
             self._writer.start()
-            atexit.register(self._close_at_exit)
+            exits.arm_exit(self)
 
     def _write_behind(self) -> None:
         """The writer thread: save the latest snapshot whenever there is something new."""
@@ -337,7 +382,7 @@ class FileSessionStorage(TableStorage):
         if not self._sync.acquire(timeout=0.05):
             return
         try:
-            read = _read_file(self.path)
+            read = self._read_path()
             if read is None:
                 if self._disk_digest is None:
                     return
@@ -366,7 +411,7 @@ class FileSessionStorage(TableStorage):
     def _read_if_changed(self, now: datetime) -> list[SessionData] | None:
         """The sessions on disk in file order, or None when its bytes are the ones this
         instance last synchronised with. Under the lock; recovers as a load does (B13-B15)."""
-        read = _read_file(self.path)
+        read = self._read_path()
         if read is None:
             return None if self._disk_digest is None else []
         if _digest(read[0]) == self._disk_digest:
@@ -439,13 +484,45 @@ def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
-def _read_file(path: Path) -> tuple[bytes, _FileId] | None:
-    """The file's bytes and the stat of what was read, or None if it does not exist."""
+def _read_file(path: Path, limit: int) -> tuple[bytes, _FileId] | None:
+    """The file's bytes and the stat of what was read, or None if nothing is there (B11; a
+    dangling symlink included).
+
+    Opened without blocking (a FIFO would wait for a writer forever) and read only when it is
+    a regular file, and then at most ``limit`` bytes (B32): anything else raises, read nothing.
+    """
     try:
-        with open(path, "rb") as file:
-            return file.read(), _file_id(os.fstat(file.fileno()))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # open(2) of a socket: say what it is
+            kind = "not a regular file (a socket)"
+            raise NotARegularFileError(exc.errno, kind, str(path)) from None
+        raise
+    with open(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+            code = errno.EISDIR if stat.S_ISDIR(info.st_mode) else errno.EINVAL
+            raise NotARegularFileError(code, f"not a regular file ({kind})", str(path))
+        data = file.read(limit + 1)  # + 1: a file that grew since the fstat is caught too
+        if max(info.st_size, len(data)) > limit:
+            raise FileTooLargeError(
+                errno.EFBIG,
+                f"the file is over the {limit}-byte limit (max_file_bytes); nothing was moved",
+                str(path),
+            )
+        return data, _file_id(os.fstat(fd))
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a directory",
+}
 
 
 def _current_id(path: Path) -> _FileId:
@@ -527,17 +604,23 @@ def _backup_names(path: Path, epoch_ms: int) -> Iterator[Path]:
         n += 1
 
 
-def _move_aside(path: Path, epoch_ms: int) -> Path:
+def _move_aside(path: Path, epoch_ms: int, limit: int) -> Path:
     """Move the file to a free backup name, then unlink it from ``path`` (B13, B14).
 
-    A hard link, or where the file system cannot link, a complete copy (SPEC.md §4.7).
-    ``path`` is unlinked only once the backup is complete, so whatever fails, the bytes are
-    at the path, in a complete backup, or both.
+    A hard link, or a complete copy where the file system cannot link or where the file's
+    inode has another name too: narrowing the mode of a linked backup would change that other
+    file (B32). A symlink at the path is moved as the link itself. ``path`` is unlinked only
+    once the backup is complete, so whatever fails, the bytes are at the path, in a complete
+    backup, or both.
     """
-    backup = _link_backup(path, epoch_ms)
+    info = os.lstat(path)
+    shared_inode = stat.S_ISREG(info.st_mode) and info.st_nlink > 1
+    backup = None if shared_inode else _link_backup(path, epoch_ms)
     if backup is None:
-        with open(path, "rb") as file:
-            backup = _write_backup(path, file.read(), epoch_ms)
+        read = _read_file(path, limit)
+        if read is None:
+            raise FileNotFoundError(errno.ENOENT, "removed while being moved aside", str(path))
+        backup = _write_backup(path, read[0], epoch_ms)
     os.unlink(path)
     _fsync_directory(path.parent)
     return backup

@@ -75,6 +75,17 @@ class SidecarLock:
                 os.close(self._fd)
                 self._fd = None
 
+    def after_fork(self) -> None:
+        """In a child made by fork(): forget the parent's descriptor and lock (B33).
+
+        The inherited descriptor shares the parent's open file description, so a flock on it
+        would "succeed" while the parent holds the lock: the child opens its own.
+        """
+        self._threads = threading.Lock()
+        if self._fd is not None:
+            os.close(self._fd)  # the parent's stays open: its lock is not released
+            self._fd = None
+
     def _acquire(self) -> None:
         deadline = time.monotonic() + self.timeout
         pause = 0.0005

@@ -93,6 +93,10 @@ class SessionTable:
         # refresh): the base of the next merge. Entries are shared, immutable: cheap.
         self._base: dict[str, SessionData] = dict(self._sessions)
 
+    def after_fork(self) -> None:
+        """In a child made by fork(): a lock another thread held at the fork stays held (B33)."""
+        self._lock = threading.Lock()
+
     @property
     def ttl(self) -> timedelta:
         """How long an untouched session lives (B17)."""

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from os import PathLike
 from pathlib import Path
 
-from sessionspec.reference import FileSessionStorage, InMemorySessionStorage
+from sessionspec.reference import FileSessionStorage, InMemorySessionStorage, exits
 from sessionspec.reference import file as ref_file
 from sessionspec.reference.lock import SidecarLock
 from sessionspec.reference.sessionfile import Decoded, InvalidFileError, SessionEncoder, decode
@@ -65,6 +65,7 @@ class HookedFileStorage(FileSessionStorage):
     ) -> None:
         default = ref_file.DEFAULT_PATH.expanduser()
         self.path = Path(os.path.abspath(default if path is None else path))
+        self.max_file_bytes = ref_file.MAX_FILE_BYTES
         self._clock = clock
         now = to_millis(clock())  # the constructor's one reading of the clock (SPEC.md §1.3)
         loaded = self._load(now)
@@ -103,21 +104,27 @@ class HookedFileStorage(FileSessionStorage):
         self._closed = False
         self._writer: threading.Thread | None = None
         self._encoder = self.encoder_class()
+        exits.track(self)
 
     # -- seams of loading -------------------------------------------------------------------
 
     def _temp_name(self) -> Path:
         return self.path.with_name(f"{self.path.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
 
+    def _new_temp_path(self) -> Path:  # after a fork
+        return self._temp_name()
+
     def _read(self) -> bytes:
-        with open(self.path, "rb") as file:
-            return file.read()
+        read = ref_file._read_file(self.path, self.max_file_bytes)
+        if read is None:
+            raise FileNotFoundError(2, "No such file or directory", str(self.path))
+        return read[0]
 
     def _decode(self, data: bytes) -> Decoded:
         return decode(data)
 
     def _move_aside(self, path: Path, epoch_ms: int) -> Path:
-        return ref_file._move_aside(path, epoch_ms)
+        return ref_file._move_aside(path, epoch_ms, self.max_file_bytes)
 
     def _write_backup(self, path: Path, data: bytes, epoch_ms: int) -> Path:
         return ref_file._write_backup(path, data, epoch_ms)

@@ -163,7 +163,15 @@ class FlushWritesUntouchedStore(HookedFileStorage):
 # -- B12 filesystem-errors-raise -------------------------------------------------------------
 
 
-@fault("B12", "unreadable-is-empty", "any error reading the file gives an empty store")
+@fault(
+    "B12",
+    "unreadable-is-empty",
+    "any error reading the file gives an empty store",
+    also={
+        "B32": "the OSError a FIFO, socket or device at the path raises (B32) is read as an"
+        " empty store too"
+    },
+)
 class UnreadableIsEmpty(HookedFileStorage):
     def _read(self) -> bytes:
         try:
@@ -175,7 +183,15 @@ class UnreadableIsEmpty(HookedFileStorage):
             raise FileNotFoundError(errno.ENOENT, "unreadable", str(self.path)) from exc
 
 
-@fault("B12", "read-error-moves-aside", "a read error other than EACCES is taken as corruption")
+@fault(
+    "B12",
+    "read-error-moves-aside",
+    "a read error other than EACCES is taken as corruption",
+    also={
+        "B32": "the OSError a FIFO, socket or device at the path raises (B32) moves it aside"
+        " too, where nothing may be moved"
+    },
+)
 class ReadErrorMovesAside(HookedFileStorage):
     def _read(self) -> bytes:
         try:
