@@ -2,7 +2,8 @@
 
 It exists to prove the conformance kit is not tied to the reference: it saves synchronously
 after every mutation (allowed: write-behind is a SHOULD), keeps a plain dict plus an access
-counter, and passes every behaviour (updated to spec 1.1: B16 exact, B18 under clock skew).
+counter, and passes every behaviour (updated to spec 1.1: B16 exact, B18 under clock skew; to
+spec 1.3: B32's non-blocking, regular-files-only read and a copied backup for a shared inode).
 ``IndependentMemoryStorage`` is its core-only sibling.
 """
 
@@ -247,14 +248,20 @@ class IndependentFileStorage(IndependentMemoryStorage):
         suffix = f"{ms}.bak" if attempt == 0 else f"{ms}.{attempt}.bak"
         return self._path.with_name(f"{self._path.name}.{suffix}")
 
-    def _move_aside(self, why: str) -> None:
+    def _move_aside(self, why: str, raw: bytes) -> None:
+        info = os.lstat(self._path)
+        # A link would share the inode: chmod-ing it would change the other name's file (B32).
+        linkable = stat.S_ISREG(info.st_mode) and info.st_nlink == 1
         for attempt in range(10_000):
             backup = self._backup_name(attempt)
             try:
-                os.link(self._path, backup)  # never overwrites, unlike rename
+                if linkable:
+                    os.link(self._path, backup)  # never overwrites, unlike rename
+                    os.chmod(backup, 0o600)
+                else:
+                    self._write_new(backup, raw)
             except FileExistsError:
                 continue
-            os.chmod(backup, 0o600)
             os.unlink(self._path)
             self._fsync_dir()
             log.warning("%s: %s; moved it aside to %s", self._path, why, backup)
@@ -263,10 +270,14 @@ class IndependentFileStorage(IndependentMemoryStorage):
 
     def _read(self) -> bytes | None:
         """The file's bytes, or None when it is missing (any other error raises)."""
-        try:
-            return self._path.read_bytes()
+        try:  # O_NONBLOCK: a FIFO must not wait for a writer (B32)
+            fd = os.open(self._path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
+        with open(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(f"{self._path} is not a regular file")
+            return file.read()
 
     def _load(self) -> None:
         raw = self._read()
@@ -282,18 +293,18 @@ class IndependentFileStorage(IndependentMemoryStorage):
                 object_pairs_hook=lambda pairs: _last_wins(pairs, repeated),
             )
         except ValueError as exc:
-            self._move_aside(f"cannot parse ({exc})")
+            self._move_aside(f"cannot parse ({exc})", raw)
             return
         if not isinstance(document, dict):
-            self._move_aside("top level is not an object")
+            self._move_aside("top level is not an object", raw)
             return
         version = document.get("version")
         if type(version) not in (int, float) or version != 1:
-            self._move_aside(f"unknown version {version!r}")
+            self._move_aside(f"unknown version {version!r}", raw)
             return
         records = document.get("sessions")
         if not isinstance(records, list):
-            self._move_aside("'sessions' is not an array")
+            self._move_aside("'sessions' is not an array", raw)
             return
         lossy = bool(repeated) or bool(set(document) - {"version", "sessions"})
         for index, record in enumerate(records):
