@@ -55,7 +55,7 @@ def test_spec_behaviour_section_is_generated_from_the_catalogue() -> None:
 def test_lookup_by_id_and_slug() -> None:
     assert behaviour("B13") is behaviour("corrupt-file-backup")
     with pytest.raises(KeyError):
-        behaviour("B31")
+        behaviour("B34")
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""How a process that ends keeps its sessions (SPEC.md §4.8, B33): exit, fork and signals.
+"""How a process that ends keeps its sessions (SPEC.md §4.9, B33): exit, fork and signals.
 
 A normal exit runs ``atexit`` hooks, and each file instance registers one when its writer
 starts. Three ways out skip them, and each is handled here:

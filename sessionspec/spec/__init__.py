@@ -1,4 +1,4 @@
-"""sessionspec 1.2: the normative interface, constants, schemas and behaviour catalogue.
+"""sessionspec 1.3: the normative interface, constants, schemas and behaviour catalogue.
 
 Read ``sessionspec/spec/SPEC.md`` first; everything here is its executable form.
 """

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Final, Protocol, Self, runtime_checkable
 
 #: The version of SPEC.md this package implements (its section 10 lists the changes).
-SPEC_VERSION: Final = "1.2"
+SPEC_VERSION: Final = "1.3"
 #: The ``version`` member of the sessions file, which spec 1.2 does not change.
 SCHEMA_VERSION: Final = 1
 MAX_SESSIONS: Final = 100

@@ -40,8 +40,9 @@ MANIFEST_FORMAT = 1
 #: The vectors' version (``vectors_version``): major.minor is the spec version the vectors
 #: encode (``SPEC_VERSION``); the patch part counts corrections and additions within it.
 #: 1.1.1: every loaded session states its turns' content (``turnContents``); new vector
-#: records/all-sessions-invalid-timestamps. 1.2.0: spec 1.2 (the shared level), vectors unchanged.
-VERSION = "1.2.0"
+#: records/all-sessions-invalid-timestamps. 1.2.0: spec 1.2 (the shared level), vectors
+#: unchanged. 1.3.0: spec 1.3 (B31-B33), vectors unchanged.
+VERSION = "1.3.0"
 NOW = "2026-01-02T00:00:00.000Z"  # the manifest's default clock
 T = "2026-01-01T12:00:00.000Z"  # default record time: 12 h before NOW, so live
 _ABSENT: Any = object()
