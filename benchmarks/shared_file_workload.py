@@ -2,7 +2,6 @@
 
     .venv/bin/python benchmarks/shared_file_workload.py [--processes 8] [--repeat 20]
                                                         [--factory module:attr]
-                                                        [--write docs/reliability.md]
 
 Issue 13's workload. N processes start together (a barrier), each on its own instance of the
 factory (default: the reference ``FileSessionStorage``) on one path, and each:
@@ -15,16 +14,15 @@ Then a fresh instance opens the path and the script counts, per repetition: own 
 turns lost or duplicated in the surviving ones, deleted sessions resurrected, and the shared
 session's turns (N x 20 expected, each once, in timestamp order). ``--factory
 benchmarks.last_save_wins:LastSaveWinsStorage`` runs the same against the reference with its
-merge switched off, the behaviour before the ``shared`` level (SPEC.md §8). ``--write``
-writes the figures of both into a Markdown file (docs/reliability.md).
+merge switched off, the behaviour before the ``shared`` level (SPEC.md §8). Without
+``--factory`` it runs both and prints their table; benchmarks/reliability.py puts it into
+docs/reliability.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -169,28 +167,27 @@ def _row(label: str, outcomes: list[Outcome], processes: int) -> str:
     )
 
 
-def write_report(
-    target: Path, command: str, processes: int, results: dict[str, list[Outcome]], seconds: float
-) -> None:
-    """The figures as docs/reliability.md states them: machine, command, date, a table."""
-    machine = (
-        f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs,"
-        f" Python {platform.python_version()}"
-    )
+def section(processes: int = 8, repeat: int = 20, factories: list[str] | None = None) -> str:
+    """The figures as docs/reliability.md states them (benchmarks/reliability.py): the
+    workload, the command, a table; the last save wins and the reference by default."""
+    start = time.monotonic()
+    results = {
+        name.rsplit(":", 1)[1]: measure(name, processes, repeat)
+        for name in factories or [LAST_SAVE_WINS, REFERENCE]
+    }
+    seconds = time.monotonic() - start
     lines = [
-        "# Reliability: many processes on one sessions file",
+        "## Many processes on one sessions file (B25-B30)",
         "",
-        "Written by `benchmarks/shared_file_workload.py`; do not edit by hand. The workload is",
-        "issue 13's: "
+        "Issue 13's workload, by `benchmarks/shared_file_workload.py`: "
         f"{processes} processes start together (spawned interpreters, a barrier), each on its own",
         f"instance on one path, and each creates {OWN} sessions with {TURNS} turns, deletes",
         f"{DELETED} of them, and appends {SHARED_TURNS} turns to one session all of them share",
         "(`ensure_session`), interleaved, then `flush()` and `close()`. A fresh instance then",
         "reads the file. Turns are stamped with the real time when they are made.",
         "",
-        f"- command: `{command}`",
-        f"- machine: {machine}",
-        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; {seconds:.0f} s in all",
+        f"- command: `python benchmarks/shared_file_workload.py --processes {processes}"
+        f" --repeat {repeat}`; {seconds:.0f} s",
         "",
         "| backend | runs | own sessions lost | their turns lost / duplicated"
         " | deleted sessions back | shared turns missing / duplicated"
@@ -203,7 +200,7 @@ def write_report(
         "reference (`FileSessionStorage`) claims the `shared` level (SPEC.md §8).",
         "",
     ]
-    target.write_text("\n".join(lines), encoding="utf-8")
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -211,18 +208,9 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--factory", action="append", help="module:attr (repeatable)")
-    parser.add_argument("--write", type=Path, help="write the figures to this Markdown file")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))  # benchmarks.* factories
-    factories = args.factory or ([LAST_SAVE_WINS, REFERENCE] if args.write else [REFERENCE])
-    start = time.monotonic()
-    results = {
-        name.rsplit(":", 1)[1]: measure(name, args.processes, args.repeat) for name in factories
-    }
-    if args.write:
-        command = "python " + " ".join(sys.argv)
-        write_report(args.write, command, args.processes, results, time.monotonic() - start)
-        print(f"wrote {args.write}")
+    print(section(args.processes, args.repeat, args.factory))
     return 0
 
 

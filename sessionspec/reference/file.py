@@ -506,13 +506,16 @@ def _read_file(path: Path, limit: int) -> tuple[bytes, _FileId] | None:
             kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
             code = errno.EISDIR if stat.S_ISDIR(info.st_mode) else errno.EINVAL
             raise NotARegularFileError(code, f"not a regular file ({kind})", str(path))
+        too_large = FileTooLargeError(
+            errno.EFBIG,
+            f"the file is over the {limit}-byte limit (max_file_bytes); nothing was moved",
+            str(path),
+        )
+        if info.st_size > limit:
+            raise too_large  # before reading: a refusal costs no memory and no time
         data = file.read(limit + 1)  # + 1: a file that grew since the fstat is caught too
-        if max(info.st_size, len(data)) > limit:
-            raise FileTooLargeError(
-                errno.EFBIG,
-                f"the file is over the {limit}-byte limit (max_file_bytes); nothing was moved",
-                str(path),
-            )
+        if len(data) > limit:
+            raise too_large
         return data, _file_id(os.fstat(fd))
 
 
