@@ -44,7 +44,7 @@ CHILD = "sessionspec.conformance.child"
 class Event:
     """One observed file-system call, from strace or from the in-process spy."""
 
-    kind: str  # open | write | fsync | rename | flock | close (of a lock file)
+    kind: str  # open | write | fsync | rename | flock | close (of a lock file) | mkdir
     path: str = ""
     flags: frozenset[str] = frozenset()  # open flags; flock operations (LOCK_EX, LOCK_UN...)
     mode: int | None = None
@@ -53,7 +53,8 @@ class Event:
 
 
 _STRACE_CALLS = (
-    "open,openat,creat,write,pwrite64,writev,fsync,fdatasync,rename,renameat,renameat2,flock,close"
+    "open,openat,creat,write,pwrite64,writev,fsync,fdatasync,rename,renameat,renameat2,flock,close,"
+    "mkdir,mkdirat"
 )
 _PID = re.compile(r"\A(?:\[pid\s+)?(?P<pid>\d+)\]?\s")
 _FLOCK = re.compile(r"flock\((?P<fd>\d+)<(?P<fdpath>[^>]*)>, (?P<ops>[A-Z_|]+)\) = 0")
@@ -65,6 +66,7 @@ _OPEN = re.compile(
 )
 _WRITE = re.compile(r"(?:write|pwrite64|writev)\(" + _FD)
 _FSYNC = re.compile(r"f(?:data)?sync\(" + _FD)
+_MKDIR = re.compile(r"mkdir(?:at)?\((?:[^,]+, )?\"(?P<path>[^\"]*)\", [0-7]+\) = 0")
 _RENAME = re.compile(
     r"rename(?:at2?)?\((?:[^,]+, )?\"(?P<src>[^\"]*)\", (?:[^,]+, )?\"(?P<dst>[^\"]*)\""
     r"(?:, [^)]*)?\) = 0"
@@ -90,6 +92,8 @@ def parse_strace(text: str) -> list[Event]:
             events.append(Event("fsync", match["fdpath"]))
         elif match := _RENAME.search(line):
             events.append(Event("rename", match["src"], target=match["dst"], thread=_pid(line)))
+        elif match := _MKDIR.search(line):
+            events.append(Event("mkdir", match["path"]))
         elif match := _FLOCK.search(line):
             ops = frozenset(match["ops"].split("|"))
             events.append(
@@ -130,7 +134,7 @@ def os_spy() -> Iterator[list[Event]]:
     fds: dict[int, str] = {}
     real = {
         name: getattr(os, name)
-        for name in ("open", "write", "fsync", "fdatasync", "replace", "rename", "close")
+        for name in ("open", "write", "fsync", "fdatasync", "replace", "rename", "close", "mkdir")
     }
     real_open = builtins.open
     real_flock = fcntl.flock
@@ -167,6 +171,10 @@ def os_spy() -> Iterator[list[Event]]:
 
         return wrapper
 
+    def spy_mkdir(path: Any, mode: int = 0o777, *, dir_fd: int | None = None) -> None:
+        real["mkdir"](path, mode, dir_fd=dir_fd)
+        events.append(Event("mkdir", os.path.abspath(os.fsdecode(path))))
+
     def spy_flock(fd: Any, operation: int) -> None:
         real_flock(fd, operation)
         number = fd if isinstance(fd, int) else fd.fileno()
@@ -192,6 +200,7 @@ def os_spy() -> Iterator[list[Event]]:
         "replace": spy_rename("replace"),
         "rename": spy_rename("rename"),
         "close": spy_close,
+        "mkdir": spy_mkdir,
     }
     for name, function in patches.items():
         setattr(os, name, function)
@@ -332,6 +341,34 @@ def temp_fsync_rename_fsync_dir(ctx: CheckContext) -> None:
         len(temps) >= 2,
         "two instances on one path must use their own temp names",
         actual=sorted(temps),
+    )
+
+
+@check("B19")
+def new_directory_fsynced_into_its_parent(ctx: CheckContext) -> None:
+    """The first save creates the file's directory: the parent is fsynced after the mkdir
+    and before the save's rename, or the new directory (and the file in it) can vanish in a
+    crash."""
+    trace = save_trace(ctx)
+    ctx.notes.append(f"observed with {trace.method}")
+    events, directory = trace.events, str(trace.directory)
+    made = [
+        i for i, e in enumerate(events) if e.kind == "mkdir" and e.path.rstrip("/") == directory
+    ]
+    ctx.expect(made, f"the first save did not create {directory} ({trace.method})")
+    saves = _saves(trace)
+    ctx.expect(saves, "no rename of a temp file over the sessions file was observed")
+    parent = os.path.dirname(directory)
+    synced = [
+        i
+        for i in range(made[0], saves[0])
+        if events[i].kind == "fsync" and events[i].path.rstrip("/") == parent
+    ]
+    ctx.expect(
+        synced,
+        "the parent of a directory the save created must be fsynced after the mkdir and"
+        " before the rename",
+        actual=[(e.kind, e.path) for e in events[made[0] : saves[0]] if e.kind == "fsync"],
     )
 
 

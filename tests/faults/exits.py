@@ -97,3 +97,25 @@ class DebouncedSaveLostAtExit(HookedFileStorage):
 class ForkKeepsADeadWriter(HookedFileStorage):
     def _after_fork(self) -> None:
         pass  # the bug
+
+
+# -- B19 atomic-replace: the directory's entry ----------------------------------------------
+
+
+@fault(
+    "B19",
+    "new-directory-not-fsynced",
+    "the first save creates the directory with os.makedirs and never fsyncs its parent: a"
+    " crash can lose the new directory and the file in it",
+)
+class NewDirectoryNotFsynced(HookedFileStorage):
+    def _save_file(self, path: Path, temp_path: Path, data: bytes) -> None:
+        missing = []
+        directory = path.parent
+        while not directory.exists():
+            missing.append(directory)
+            directory = directory.parent
+        for new in reversed(missing):
+            os.mkdir(new, 0o700)
+            os.chmod(new, 0o700)  # the bug: its parent is not fsynced
+        ref_file._save_atomically(path, temp_path, data)

@@ -143,7 +143,15 @@ class MkdirAtOpen(HookedFileStorage):
         return super()._load(now)
 
 
-@fault("B11", "makedirs-intermediate-mode", "os.makedirs(mode=0o700): parents get the umask mode")
+@fault(
+    "B11",
+    "makedirs-intermediate-mode",
+    "os.makedirs(mode=0o700): parents get the umask mode",
+    also={
+        "B19": "os.makedirs fsyncs no parent of the directories it creates, so the new"
+        " directory's entry is not durable"
+    },
+)
 class MakedirsIntermediateMode(HookedFileStorage):
     def _save_file(self, path: Path, temp_path: Path, data: bytes) -> None:
         # The bug: makedirs applies mode to the leaf only; parents get 0o777 & ~umask.

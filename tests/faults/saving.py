@@ -80,7 +80,15 @@ class TempWithoutExcl(HookedFileStorage):
         _save_with(path, temp_path, data, flags=flags)
 
 
-@fault("B19", "write-in-place", "the file is truncated and rewritten in place, no temp file")
+@fault(
+    "B19",
+    "write-in-place",
+    "the file is truncated and rewritten in place, no temp file",
+    also={
+        "B32": "writing in place writes through a symlink or hard link at the path into"
+        " another file, and opening a dangling symlink for writing follows it"
+    },
+)
 class WriteInPlace(HookedFileStorage):
     def _save_file(self, path: Path, temp_path: Path, data: bytes) -> None:
         ref_file._make_private_dirs(path.parent)
