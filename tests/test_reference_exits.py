@@ -225,3 +225,68 @@ def test_after_fork_the_child_has_its_own_temp_name_and_lock(tmp_path: Path) -> 
     assert child_temp != str(storage._temp_path)
     assert f".shared-{pid}-" in child_temp
     storage.close()
+
+
+# -- B32: hostile things at the backup, temp and lock names -----------------------------------
+
+CORRUPT = b'{"version": 1, "sessions": [ cut'
+
+
+def _hostile(kind: str, where: Path, victim: Path) -> None:
+    if kind == "fifo":
+        os.mkfifo(where)
+    elif kind == "symlink":
+        where.symlink_to(victim)
+    elif kind == "dangling":
+        where.symlink_to(where.parent / "nowhere")
+    else:
+        where.mkdir()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "dangling", "directory"])
+def test_a_taken_backup_name_is_skipped_and_left_alone(tmp_path: Path, kind: str) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"someone else's")
+    path = tmp_path / "sessions.json"
+    path.write_bytes(CORRUPT)
+    first = tmp_path / f"sessions.json.{int(NOW.timestamp() * 1000)}.bak"
+    _hostile(kind, first, victim)
+    before = os.lstat(first)
+    with FileSessionStorage(path, clock=lambda: NOW) as storage:
+        assert storage.list_sessions() == []
+    assert os.lstat(first) == before
+    assert (tmp_path / f"sessions.json.{int(NOW.timestamp() * 1000)}.1.bak").read_bytes() == CORRUPT
+    assert victim.read_bytes() == b"someone else's"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "dangling", "directory"])
+def test_a_taken_temp_name_is_left_alone_and_another_taken(tmp_path: Path, kind: str) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"someone else's")
+    storage = FileSessionStorage(tmp_path / "sessions.json")
+    taken = storage._temp_path
+    _hostile(kind, taken, victim)
+    before = os.lstat(taken)
+    storage.add_turn(storage.create_session(), _turn("saved anyway"))
+    storage.close()
+    assert os.lstat(taken) == before
+    assert victim.read_bytes() == b"someone else's"
+    assert _prompts(tmp_path / "sessions.json") == ["saved anyway"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "directory"])
+def test_a_hostile_lock_file_fails_the_save_with_its_name(tmp_path: Path, kind: str) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"someone else's")
+    lock = tmp_path / "sessions.json.lock"
+    _hostile(kind, lock, victim)
+    storage = FileSessionStorage(tmp_path / "sessions.json")
+    storage.create_session()
+    with pytest.raises(OSError) as raised:
+        storage.flush()
+    assert raised.value.filename == str(lock)
+    assert victim.read_bytes() == b"someone else's"
+    assert not (tmp_path / "sessions.json").exists()
+    lock.rmdir() if kind == "directory" else lock.unlink()
+    storage.close()  # the fault cleared: the retry saves (B22)
+    assert (tmp_path / "sessions.json").exists()

@@ -367,7 +367,13 @@ class FileSessionStorage(TableStorage):
                 self._disk_stat, self._disk_digest = written, _digest(data)
                 self._table.synced(snapshot, stored)
 
-            _save_atomically(self.path, self._temp_path, data, renamed)
+            try:
+                _save_atomically(self.path, self._temp_path, data, renamed)
+            except FileExistsError:
+                # Something someone put at this instance's temp name (a FIFO, a link): leave
+                # it, take a new name, and try once more (B32).
+                self._temp_path = self._new_temp_path()
+                _save_atomically(self.path, self._temp_path, data, renamed)
 
     def _refresh(self) -> None:
         """Take in what other instances saved since this one synchronised (B29).
