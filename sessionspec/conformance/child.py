@@ -147,10 +147,8 @@ def exit_without_close(target: str, path: str, epoch_ms: str) -> int:
     """Mutate and end normally, flushing nothing (B33): the exit hooks must save it."""
     storage = _open(target, path, epoch_ms)
     moment = EPOCH + timedelta(milliseconds=int(epoch_ms))
-    first = storage.create_session()
-    storage.add_turn(first, ConversationTurn("saved at exit", "yes", moment))
-    second = storage.create_session()
-    storage.set_codex_conversation_id(second, "conversation-at-exit")
+    for prompt in ("saved at exit", "this one too"):
+        storage.add_turn(storage.create_session(), ConversationTurn(prompt, "yes", moment))
     print(json.dumps([session_as_json(s) for s in storage.list_sessions()]), flush=True)
     return 0
 

@@ -226,7 +226,15 @@ class _Unreadable(Exception):
 # -- B13 corrupt-file-backup -----------------------------------------------------------------
 
 
-@fault("B13", "backup-overwrites-same-ms", "move-aside renames over an earlier backup (same ms)")
+@fault(
+    "B13",
+    "backup-overwrites-same-ms",
+    "move-aside renames over an earlier backup (same ms)",
+    also={
+        "B32": "its chmod of the renamed file narrows the mode of another name of the same"
+        " inode (a hard link or symlink target at the path)"
+    },
+)
 class BackupOverwritesSameMs(HookedFileStorage):
     def _move_aside(self, path: Path, epoch_ms: int) -> Path:
         backup = path.with_name(f"{path.name}.{epoch_ms}.bak")

@@ -205,9 +205,10 @@ class _Debounced(HookedFileStorage):
     "flush-does-not-wait",
     "flush() returns before the data is written",
     also=dict.fromkeys(
-        ["B10", "B11", "B13", "B14", "B15", "B17", "B19", "B20", "B22", "B23"],
+        ["B10", "B11", "B13", "B14", "B15", "B17", "B19", "B20", "B22", "B23", "B32", "B33"],
         "every check of the file right after flush() (schema, modes, backups, expired"
-        " sessions gone, whole files, what a fault left) reads the file before the save",
+        " sessions gone, whole files, what a fault left, links not written through, a forked"
+        " child's save) reads the file before the save",
     ),
 )
 class FlushDoesNotWait(_Debounced):
@@ -226,6 +227,8 @@ class FlushDoesNotWait(_Debounced):
         "B09": "a reopen after close() shows the state before the last changes (B09's round"
         " trip is close() then a new instance)",
         "B22": "close() during a write fault does not try to save, so it does not raise",
+        "B33": "the exit hook closes the instance, so a process that exits without close()"
+        " drops what is pending the same way",
     },
 )
 class CloseDropsPending(_Debounced):
