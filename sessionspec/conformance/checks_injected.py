@@ -34,7 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +55,8 @@ RENAMES = ("rename", "renameat", "renameat2")
 STRACE_CALLS = ",".join(("openat", *WRITES, *SYNCS, *RENAMES))
 #: Runs per site, by profile: one judges a deterministic backend; more, a flaky one.
 RUNS_PER_SITE = {"smoke": 1, "ci": 1, "thorough": 3}
+#: Traced runs side by side: each mostly waits for the disk (fsync).
+PARALLEL_RUNS = 4
 #: A bound on one traced run (it takes milliseconds), for a backend that hangs.
 RUN_TIMEOUT = 60.0
 
@@ -165,11 +167,12 @@ class Target:
 @dataclass
 class Calibration:
     """The scenario without a fault: its report, and the call to fail for each site (or why
-    there is none: ``missing``, a B19 matter; ``ambiguous``, a thread strace cannot target)."""
+    there is none: ``missing``, the rule it needs; ``ambiguous``, a thread strace cannot
+    target)."""
 
     report: dict[str, Any]
     targets: dict[str, Target] = field(default_factory=dict)
-    missing: dict[str, str] = field(default_factory=dict)
+    missing: dict[str, PreconditionFailed] = field(default_factory=dict)
     ambiguous: dict[str, str] = field(default_factory=dict)
 
 
@@ -178,49 +181,54 @@ def temp_pattern(path: Path) -> re.Pattern[str]:
     return re.compile(re.escape(path.name) + r"\..+\.tmp\Z")
 
 
-def find_sites(calls: list[Call], path: Path) -> tuple[dict[str, int], dict[str, str]]:
-    """Index in ``calls`` of each site's call in the second save, and what is missing."""
+def find_sites(
+    calls: list[Call], path: Path
+) -> tuple[dict[str, int], dict[str, PreconditionFailed]]:
+    """Index in ``calls`` of each site's call in the second save, and, for a site without
+    one, the rule it needs: B19 (what a save does), or B21 when the call came only after
+    flush() returned."""
     marks = _marks(calls)
     if "save-2" not in marks or "save-3" not in marks:
         raise RuntimeError(f"the child's markers are missing from the strace log: {marks}")
     window = range(marks["save-2"], marks["save-3"])
-    temp = temp_pattern(path)
-    rename = next(
-        (
-            i
-            for i in window
-            if calls[i].ok
-            and (names := calls[i].renamed())
-            and names[1] == str(path)
-            and temp.match(os.path.basename(names[0]))
-        ),
-        None,
-    )
-    if rename is None:
-        nothing = "the save did not rename a temp file <name>.<unique>.tmp over the file"
-        return {}, {site.key: nothing for site in SITES}
+    later = range(marks["save-3"], len(calls))
+
+    def renames(indexes: range) -> list[int]:
+        return [i for i in indexes if calls[i].ok and is_site(calls[i], RENAME, path)]
+
+    if not (over := renames(window)):
+        if renames(later):
+            late = PreconditionFailed("B21", "flush() returned before the save's rename")
+        else:
+            late = PreconditionFailed(
+                "B19", "the save did not rename a temp file <name>.<unique>.tmp over the file"
+            )
+        return {}, {site.key: late for site in SITES}
+    rename = over[0]
     renamed = calls[rename].renamed()
     source = renamed[0] if renamed else ""
-    writes = [i for i in window if i < rename and calls[i].name in WRITES]
-    syncs = [i for i in window if i < rename and calls[i].name in SYNCS]
+    name = os.path.basename(source)
     found = {"rename": rename}
-    missing: dict[str, str] = {}
-    if on_temp := [i for i in writes if calls[i].fd_path == source]:
-        found["write"] = on_temp[0]
+    missing: dict[str, PreconditionFailed] = {}
+    on_temp = [i for i in window if i < rename and calls[i].fd_path == source]
+    if writes := [i for i in on_temp if calls[i].name in WRITES]:
+        found["write"] = writes[0]
     else:
-        missing["write"] = f"nothing was written to {os.path.basename(source)} before the rename"
-    if on_temp := [i for i in syncs if calls[i].fd_path == source]:
-        found["fsync"] = on_temp[-1]
+        missing["write"] = PreconditionFailed("B19", f"nothing was written to {name}")
+    if syncs := [i for i in on_temp if calls[i].name in SYNCS]:
+        found["fsync"] = syncs[-1]
     else:
-        missing["fsync"] = f"{os.path.basename(source)} was not fsynced before the rename"
-    directory = str(path.parent)
-    if after := [
-        i for i in window if i > rename and calls[i].name in SYNCS
-        and calls[i].fd_path.rstrip("/") == directory
-    ]:  # fmt: skip
+        missing["fsync"] = PreconditionFailed("B19", f"{name} was not fsynced before the rename")
+    if after := [i for i in window if i > rename and is_site(calls[i], DIRECTORY_FSYNC, path)]:
         found["directory-fsync"] = after[0]
+    elif any(is_site(calls[i], DIRECTORY_FSYNC, path) for i in later):
+        missing["directory-fsync"] = PreconditionFailed(
+            "B21", "flush() returned before the directory's fsync after the rename"
+        )
     else:
-        missing["directory-fsync"] = "the directory was not fsynced after the rename"
+        missing["directory-fsync"] = PreconditionFailed(
+            "B19", "the directory was not fsynced after the rename"
+        )
     return found, missing
 
 
@@ -527,9 +535,10 @@ def run_sites(
     open_store: Callable[[Path], Any],
     runs_per_site: int = 1,
     sites: tuple[Site, ...] = SITES,
+    parallel: int = PARALLEL_RUNS,
 ) -> tuple[Calibration, SiteResults]:
-    """Calibrate, then inject each site ``runs_per_site`` times (the runs side by side) and
-    judge each run: per site, the outcomes, or why the site could not be judged."""
+    """Calibrate, then inject each site ``runs_per_site`` times (``parallel`` runs at a time)
+    and judge each run: per site, the outcomes, or why the site could not be judged."""
     with server(target, epoch, workdir) as serving:
         path = workdir / "calibration" / "store" / "sessions.json"
         run = serving.start(path, None)()
@@ -537,34 +546,41 @@ def run_sites(
             if strace_refused(run.problem):
                 raise CheckNotRun(f"ptrace is refused here: {run.problem}")
             raise RuntimeError(f"the calibration run failed: {run.problem}")
+        raised = [run.report[k] for k in ("first", "failed", "retried") if run.report[k]]
+        if raised:
+            # Without a fault every flush() must succeed (B21): no failure to judge then.
+            raise PreconditionFailed("B21", f"flush() raised without any fault: {raised[0]}")
         calibration = calibrate(run.report, run.log, path)
-        waiting: dict[str, list[tuple[Path, Callable[[], Run]]]] = {}
-        for site in sites:
-            target_call = calibration.targets.get(site.key)
-            if target_call is None:
-                continue
-            for index in range(runs_per_site):
-                run_path = workdir / f"{site.key}-{index}" / "store" / "sessions.json"
-                waiting.setdefault(site.key, []).append(
-                    (run_path, serving.start(run_path, target_call))
-                )
         results: SiteResults = {}
+        jobs: list[tuple[Site, Path]] = []
         for site in sites:
             if site.key in calibration.missing:
-                results[site.key] = PreconditionFailed("B19", calibration.missing[site.key])
-                continue
-            if site.key in calibration.ambiguous:
+                results[site.key] = calibration.missing[site.key]
+            elif site.key in calibration.ambiguous:
                 results[site.key] = CheckNotRun(calibration.ambiguous[site.key])
-                continue
-            outcomes = []
+            else:
+                results[site.key] = []
+                jobs += [
+                    (site, workdir / f"{site.key}-{index}" / "store" / "sessions.json")
+                    for index in range(runs_per_site)
+                ]
+
+        def settle(site: Site, run_path: Path, finish: Callable[[], Run]) -> None:
+            outcomes = results[site.key]
             try:
-                for run_path, finish in waiting[site.key]:
-                    outcomes.append(
-                        judge(site, finish(), calibration, run_path, open_store, workdir)
-                    )
-                results[site.key] = outcomes
+                done = finish()  # first, always: no run outlives the server
+                if isinstance(outcomes, list):
+                    outcomes.append(judge(site, done, calibration, run_path, open_store, workdir))
             except Exception as exc:  # reported under this site's check
                 results[site.key] = exc
+
+        pending: deque[tuple[Site, Path, Callable[[], Run]]] = deque()
+        for site, run_path in jobs:
+            if len(pending) >= parallel:
+                settle(*pending.popleft())
+            pending.append((site, run_path, serving.start(run_path, calibration.targets[site.key])))
+        while pending:
+            settle(*pending.popleft())
         return calibration, results
 
 
