@@ -58,7 +58,7 @@ RUNS_PER_SITE = {"smoke": 1, "ci": 1, "thorough": 3}
 #: Traced runs side by side: each mostly waits for the disk (fsync).
 PARALLEL_RUNS = 4
 #: A bound on one traced run (it takes milliseconds), for a backend that hangs.
-RUN_TIMEOUT = 60.0
+RUN_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -320,26 +320,34 @@ class Server:
             [*command, "-p", str(pid)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
             text=True,
         )  # fmt: skip
-        attached = _attached(tracer.stderr)
+        attached, said = _attached(tracer.stderr)
         # The run starts only once strace stops its thread: every call of it is counted.
         go.touch()
         if not attached:
             with contextlib.suppress(OSError):
                 os.kill(pid, 9)  # it is ours (forked for this run); it must not hang
-        return lambda: self._finish(tracer, out, log, attached)
+        return lambda: self._finish(tracer, pid, out, log, attached, said)
 
     def _finish(
-        self, tracer: subprocess.Popen[str], out: Path, log: Path, attached: str | None
+        self,
+        tracer: subprocess.Popen[str],
+        pid: int,
+        out: Path,
+        log: Path,
+        attached: bool,
+        said: str,
     ) -> Run:
         try:
             _, errors = tracer.communicate(timeout=RUN_TIMEOUT)
         except subprocess.TimeoutExpired:
             tracer.kill()
-            _, errors = tracer.communicate()
-            return Run(None, "", f"the run did not end within {RUN_TIMEOUT} s")
+            tracer.communicate()
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)  # the run we forked, hung: the serving child then reaps it
+            return Run(None, "", f"the run did not end within {RUN_TIMEOUT} s (a hang?)")
         text = log.read_text(errors="replace") if log.exists() else ""
         if not attached:
-            return Run(None, text, f"strace could not attach: {errors.strip()[-500:]}")
+            return Run(None, text, f"strace could not attach: {(said + errors).strip()[-500:]}")
         if not out.exists():
             return Run(None, text, f"the run wrote no report: {self.stderr()[-2000:]}")
         report: dict[str, Any] = json.loads(out.read_text())
@@ -362,14 +370,14 @@ class Server:
         self._stderr.close()
 
 
-def _attached(stream: IO[str] | None) -> str | None:
-    """strace's stderr up to "Process N attached" (None when it ends first: refused)."""
+def _attached(stream: IO[str] | None) -> tuple[bool, str]:
+    """Whether strace said "Process N attached" before it ended, and what it said."""
     seen = []
     while stream is not None and (line := stream.readline()):
         seen.append(line)
         if "attached" in line:
-            return "".join(seen)
-    return None
+            return True, "".join(seen)
+    return False, "".join(seen)
 
 
 @contextlib.contextmanager
@@ -539,6 +547,8 @@ def run_sites(
 ) -> tuple[Calibration, SiteResults]:
     """Calibrate, then inject each site ``runs_per_site`` times (``parallel`` runs at a time)
     and judge each run: per site, the outcomes, or why the site could not be judged."""
+    # Resolved: strace shows descriptors by their real paths, renames as the backend named them.
+    workdir = Path(os.path.realpath(workdir))
     with server(target, epoch, workdir) as serving:
         path = workdir / "calibration" / "store" / "sessions.json"
         run = serving.start(path, None)()
