@@ -56,7 +56,7 @@ def _cell(outcomes: list[Outcome], count: int) -> str:
 
 
 def measure(factory_name: str, trials: int) -> tuple[list[str], float]:
-    """The table's rows for ``factory_name``, and the seconds it took."""
+    """The table's rows for ``factory_name`` (B22 at each site), and the seconds it took."""
     sys.path.insert(0, str(ROOT))  # so that benchmarks.* factories import here and in the child
     factory = load_target(factory_name)
     clock = FakeClock()
@@ -88,7 +88,7 @@ def measure(factory_name: str, trials: int) -> tuple[list[str], float]:
 
 
 def section(trials: int = DEFAULT_TRIALS, factory_name: str = REFERENCE) -> str:
-    """The figures as a Markdown section (for docs/reliability.md)."""
+    """The figures (B22, injected EIO) as a Markdown section for docs/reliability.md."""
     rows, seconds = measure(factory_name, trials)
     command = "python benchmarks/eio_injection.py --trials " + str(trials)
     if factory_name != REFERENCE:
@@ -119,6 +119,7 @@ def section(trials: int = DEFAULT_TRIALS, factory_name: str = REFERENCE) -> str:
 
 
 def main() -> None:
+    """Print :func:`section` (B22) for the command line's factory and trials."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=DEFAULT_TRIALS)
     parser.add_argument("--factory", default=REFERENCE, help="module:attr (default: reference)")
