@@ -31,10 +31,12 @@ import contextlib
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -60,6 +62,7 @@ RUNS_PER_SITE = {"smoke": 1, "ci": 1, "thorough": 3}
 PARALLEL_RUNS = 4
 #: A bound on one traced run (it takes milliseconds), for a backend that hangs.
 RUN_TIMEOUT = 30.0
+HUNG = "the run did not end within"
 
 
 @dataclass(frozen=True)
@@ -316,7 +319,9 @@ class Server:
             raise RuntimeError("the serving child has no pipes")
         stdin.write(f"{path}\t{go}\t{out}\n")
         stdin.flush()
-        line = stdout.readline()
+        # Bounded: a target whose import hangs must not hang the kit.
+        ready, _, _ = select.select([stdout], [], [], RUN_TIMEOUT)
+        line = stdout.readline() if ready else ""
         if not line.strip().isdigit():
             raise RuntimeError(f"the serving child did not start a run: {self.stderr()}")
         pid = int(line)
@@ -333,7 +338,8 @@ class Server:
         if not attached:
             with contextlib.suppress(OSError):
                 os.kill(pid, 9)  # it is ours (forked for this run); it must not hang
-        return lambda: self._finish(tracer, pid, out, log, attached, said)
+        deadline = time.monotonic() + RUN_TIMEOUT  # from the start: runs overlap
+        return lambda: self._finish(tracer, pid, out, log, attached, said, deadline)
 
     def _finish(
         self,
@@ -343,15 +349,16 @@ class Server:
         log: Path,
         attached: bool,
         said: str,
+        deadline: float,
     ) -> Run:
         try:
-            _, errors = tracer.communicate(timeout=RUN_TIMEOUT)
+            _, errors = tracer.communicate(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
             tracer.kill()
             tracer.communicate()
             with contextlib.suppress(OSError):
                 os.kill(pid, 9)  # the run we forked, hung: the serving child then reaps it
-            return Run(None, "", f"the run did not end within {RUN_TIMEOUT} s (a hang?)")
+            return Run(None, "", f"{HUNG} {RUN_TIMEOUT} s: a flush() or close() hangs")
         text = log.read_text(errors="replace") if log.exists() else ""
         if not attached:
             return Run(None, text, f"strace could not attach: {(said + errors).strip()[-500:]}")
@@ -468,6 +475,8 @@ def judge(
 ) -> Outcome:
     """What B22 says of the run in which ``site`` failed once with EIO."""
     report = run.report
+    if report is None and run.problem.startswith(HUNG):
+        return Outcome(site, problems=[f"{site.what} failed with EIO: {run.problem}"])
     if report is None:
         raise RuntimeError(f"{site.what}: {run.problem}")
     calls = parse_calls(run.log)
