@@ -143,6 +143,8 @@ def _run_forked(factory: Callable[..., Any], path: str, go: str, out: str, epoch
 def serve(target: str, epoch_ms: str) -> int:
     """Import ``target`` once; fork one run of B22's scenario per request line (see the
     module's docstring)."""
+    # stdout is the parent's protocol: whatever the backend prints goes to stderr.
+    protocol, sys.stdout = sys.stdout, sys.stderr
     factory = load_target(target)
     runs: list[int] = []
     while line := sys.stdin.readline():
@@ -157,7 +159,7 @@ def serve(target: str, epoch_ms: str) -> int:
             finally:
                 os._exit(code)  # not the parent's atexit hooks, nor its buffered output
         runs.append(pid)
-        print(pid, flush=True)
+        print(pid, file=protocol, flush=True)
     for pid in runs:
         os.waitpid(pid, 0)
     return 0
