@@ -109,6 +109,7 @@ CHECK_MODULES = (
     "sessionspec.conformance.checks_temps",
     "sessionspec.conformance.checks_paths",
     "sessionspec.conformance.checks_exit",
+    "sessionspec.conformance.checks_injected",
 )
 _STATIC: list[Check] = []
 _PROVIDERS: list[Callable[[], list[Check]]] = []

@@ -186,13 +186,25 @@ class LockReleasedBeforeRename(FileSessionStorage):
             data = self._encoder.encode(stored)
             fd = os.open(self._temp_path, ref_file._NEW_FILE, 0o600)
             try:
-                os.fchmod(fd, 0o600)
-                ref_file._write_all(fd, data)
-                os.fsync(fd)
-                written = ref_file._file_id(os.fstat(fd))
-            finally:
-                os.close(fd)
-        os.replace(self._temp_path, self.path)  # the bug: the lock is already released
+                try:
+                    os.fchmod(fd, 0o600)
+                    ref_file._write_all(fd, data)
+                    os.fsync(fd)
+                    written = ref_file._file_id(os.fstat(fd))
+                finally:
+                    os.close(fd)
+            except BaseException:
+                self._remove_temp()  # as the reference does (B22): not this fault's bug
+                raise
+        try:
+            os.replace(self._temp_path, self.path)  # the bug: the lock is already released
+        except BaseException:
+            self._remove_temp()
+            raise
         self._disk_stat, self._disk_digest = written, ref_file._digest(data)
         self._table.synced(snapshot, stored)
         ref_file._fsync_directory(self.path.parent)
+
+    def _remove_temp(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self._temp_path)
