@@ -31,6 +31,7 @@ regenerate.
 from __future__ import annotations
 
 import codecs
+import copy
 import hashlib
 import json
 import tempfile
@@ -220,15 +221,20 @@ def _replace(node: Node, at: Path_, value: Node) -> Node:
     return node
 
 
+def _fresh(draw: DrawFn) -> Any:
+    # A copy: a later mutation may change the value in place, and the constants must stay
+    # as they are or the next draws (and the corpus) would depend on earlier ones.
+    return copy.deepcopy(draw(st.sampled_from(SWAP_VALUES)))
+
+
 @st.composite
 def _structural(draw: DrawFn, document: Node) -> Node:
     """One structural mutation of a parsed document (in place where it can be)."""
     positions = list(_paths(document))
     at = draw(st.sampled_from(positions))
     kind = draw(st.sampled_from(["swap", "remove", "extra", "repeat", "number"]))
-    target = _get(document, at)
     if kind == "swap":
-        return _replace(document, at, draw(st.sampled_from(SWAP_VALUES)))
+        return _replace(document, at, _fresh(draw))
     if kind == "number":
         return _replace(document, at, Raw(draw(st.sampled_from(NUMBER_EDGES))))
     if kind == "remove" and at:
@@ -242,15 +248,14 @@ def _structural(draw: DrawFn, document: Node) -> Node:
     obj = _get(document, where)
     if kind == "extra" or not obj:
         name = draw(st.sampled_from(EXTRA_NAMES))
-        value = draw(st.sampled_from([*SWAP_VALUES, Raw(draw(st.sampled_from(NUMBER_EDGES)))]))
-        obj[name] = value
-        del target  # the drawn position only chose the kind
+        number = draw(st.booleans())
+        obj[name] = Raw(draw(st.sampled_from(NUMBER_EDGES))) if number else _fresh(draw)
         return document
     # A repeated member name: the first value differs, the last one wins (§3.2 step 5).
     members = list(obj.items())
     index = draw(st.integers(0, len(members) - 1))
     name = members[index][0]
-    earlier = draw(st.sampled_from(SWAP_VALUES))
+    earlier = _fresh(draw)
     repeated = Pairs(((name, earlier), *members))
     return _replace(document, where, repeated)
 

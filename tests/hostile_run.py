@@ -20,12 +20,14 @@ path validates against the writer profile and holds the new session (B10).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -44,6 +46,7 @@ from hostile_corpus import (
     OSERROR,
     OUTCOMES,
     CorpusFile,
+    oracle_outcome,
 )
 
 from sessionspec.conformance.oracle_reader import Outcome, expected_load
@@ -177,8 +180,9 @@ def _writer_valid(path: Path, session: str) -> bool:
         document = json.loads(path.read_bytes())
     except (OSError, ValueError):
         return False
-    ids = [s.get("id") for s in document.get("sessions", []) if isinstance(s, dict)]
-    return writer_validator().is_valid(document) and session in ids
+    if not writer_validator().is_valid(document):
+        return False
+    return session in [s["id"] for s in document["sessions"]]
 
 
 def _clean_load_kept_everything(original: bytes, saved: Path) -> bool:
@@ -319,5 +323,33 @@ def describe(result: Result) -> str:
         f"{result.file.name} ({result.file.kind}, {result.file.size} bytes, sha256 "
         f"{result.file.sha256[:16]}): {result.outcome}, expected "
         f"{'/'.join(sorted(result.file.expect)) or 'any'}; recoverable={result.recoverable}, "
-        f"writer_valid={result.writer_valid}; {result.detail}; left in {result.kept}"
+        f"writer_valid={result.writer_valid}; {result.detail}; file {result.file.path}, "
+        f"directory left in {result.kept}"
     )
+
+
+def main() -> None:
+    """Reproduce one file: ``python tests/hostile_run.py FILE [--timeout S]``."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--timeout", type=float, default=TIMEOUT["full"])
+    args = parser.parse_args()
+    raw = args.file.read_bytes()
+    file = CorpusFile(
+        args.file.name,
+        "given",
+        args.file.resolve(),
+        len(raw),
+        hashlib.sha256(raw).hexdigest(),
+        oracle_outcome(raw),
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="hostile-run-"))
+    result = run_one(file, workdir, args.timeout)
+    print(describe(result))
+    if result.kept is None:
+        workdir.rmdir()
+    sys.exit(1 if result.bad else 0)
+
+
+if __name__ == "__main__":
+    main()
