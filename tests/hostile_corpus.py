@@ -558,7 +558,9 @@ _fixed("version-string-1", _file(_session("one"), version='"1"'), MOVED_ASIDE)
 # -- the corpus -----------------------------------------------------------------------------------
 
 
-def _write(directory: Path, name: str, kind: str, raw: bytes, expect: frozenset[str]) -> CorpusFile:
+def write_file(
+    directory: Path, name: str, kind: str, raw: bytes, expect: frozenset[str]
+) -> CorpusFile:
     path = directory / name
     path.write_bytes(raw)
     return CorpusFile(name, kind, path, len(raw), hashlib.sha256(raw).hexdigest(), expect)
@@ -569,7 +571,7 @@ def write_corpus(directory: Path, size: Size, *, seed_value: int = SEED) -> list
     first, in the order above, then the generated ones."""
     files = []
     for name, (expect, make) in HAND_PICKED.items():
-        files.append(_write(directory, f"hand-{name}", f"hand/{name}", make(size), expect))
+        files.append(write_file(directory, f"hand-{name}", f"hand/{name}", make(size), expect))
     for n, (kind, raw) in enumerate(generate(GENERATED[size], real_saves(), seed_value)):
-        files.append(_write(directory, f"gen-{n:04d}", kind, raw, oracle_outcome(raw)))
+        files.append(write_file(directory, f"gen-{n:04d}", kind, raw, oracle_outcome(raw)))
     return files
