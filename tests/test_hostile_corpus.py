@@ -9,14 +9,16 @@ is ``benchmarks/hostile_corpus.py``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import hostile_corpus as corpus
 import hostile_run as run
 import pytest
 from filelock import FileLock
 
-# One worker runs the whole module: the corpus is generated and run once per worker.
+# Meant to keep the module on one xdist worker; the fixture below does not rely on it.
 pytestmark = pytest.mark.xdist_group("hostile-corpus")
 
 #: Hand-picked files on which the reference is known to differ from SPEC.md, with why: they
@@ -25,14 +27,14 @@ KNOWN_FAILURES: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> dict[str, run.Result]:
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, run.Result]:
     # Run once per session even when the tests are spread over xdist workers: the first
     # worker runs the corpus under a lock and leaves the results for the others.
     # (xdist_group alone does not keep them together: pytest 9 ignores the node id that
     # xdist 3.8 rewrites for --dist loadgroup.)
     shared = tmp_path_factory.getbasetemp()
-    if worker_id != "master":
-        shared = shared.parent
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        shared = shared.parent  # this session's, shared by its workers
     cache = shared / "hostile-corpus-small.json"
     with FileLock(str(cache) + ".lock"):
         if not cache.exists():
@@ -129,3 +131,28 @@ def test_hand_written_expectations_agree_with_the_kits_reader(name: str) -> None
     expect, make = corpus.HAND_PICKED[name]
     predicted = corpus.oracle_outcome(make("small"))
     assert not predicted or predicted <= expect
+
+
+@pytest.mark.parametrize(
+    ("backend", "name", "timeout", "verdict"),
+    [
+        ("RaisesOnOpen", "null", 10.0, "crash"),
+        ("HangsOnFlush", "null", 3.0, "hang"),
+        ("DropsCorruptFiles", "nan-version", 10.0, "lost"),
+        ("KeepsNoBackup", "duplicate-key-record-id", 10.0, "lost"),
+    ],
+)
+def test_the_runner_tells_a_backend_that_fails(
+    backend: str, name: str, timeout: float, verdict: str, tmp_path: Path
+) -> None:
+    # Deliberately broken backends (tests/hostile_faults.py) on one hand-picked file each:
+    # the verdicts the corpus tests rely on must be reachable.
+    expect, make = corpus.HAND_PICKED[name]
+    (tmp_path / "work").mkdir()
+    file = corpus.write_file(tmp_path, f"hand-{name}", f"hand/{name}", make("small"), expect)
+    result = run.run_one(file, tmp_path / "work", timeout, factory=f"hostile_faults:{backend}")
+    assert result.bad
+    if verdict == "lost":
+        assert not result.recoverable, run.describe(result)
+    else:
+        assert result.outcome == verdict, run.describe(result)
