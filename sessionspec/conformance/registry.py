@@ -107,6 +107,7 @@ CHECK_MODULES = (
     "sessionspec.conformance.checks_reads",
     "sessionspec.conformance.checks_shared",
     "sessionspec.conformance.checks_temps",
+    "sessionspec.conformance.checks_crash",
 )
 _STATIC: list[Check] = []
 _PROVIDERS: list[Callable[[], list[Check]]] = []
