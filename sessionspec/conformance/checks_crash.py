@@ -4,14 +4,15 @@ what each kill left (SPEC.md §4.1, §4.6, §8.3).
 A fork server (``child_crash.py``) starts one storm process after another on one path; each
 continues the deterministic sequence from the state the previous kill left, flushing every
 few mutations and saying so. The kit kills each after a delay drawn from the run's seed:
-every other kill as soon as a temp file of a save appears beside the file, so kills land
-mid-save whatever the disk's speed. After each kill the path must hold no file (only while
-no save ever reached its rename) or a writer-valid file holding exactly the sequence's state
-after some mutation no earlier than the last one a returned flush() covered; each killed
-process may leave at most one temp file, and a backend claiming shared must have removed
-the earlier ones by its next save (B30). After the last kill an instance of this process
-saves once more (the dead temp files of a shared backend must then be gone), and, an hour
-and more later by the clock, opens again (the others' must then be gone, B16).
+every other kill as soon as a temp file of a save appears beside the file: the storm is
+stopped (SIGSTOP) and killed if the temp file is still there once every thread stands still,
+so these kills land mid-save whatever the disk's speed. After each kill the path must hold
+no file (only while no save ever reached its rename) or a writer-valid file holding exactly
+the sequence's state after some mutation no earlier than the last one a returned flush()
+covered; each killed process may leave at most one temp file, and a backend claiming shared
+must have removed the earlier ones by its next save (B30). After the last kill an instance
+of this process saves once more (the dead temp files of a shared backend must then be gone),
+and, two hours later by the clock, another opens (the others' must then be gone, B16).
 
 Causes that are other behaviours' are preconditions, so one bug is one FAIL: memory that is
 not the sequence's state (the methods: B02, B06, B07; the load: B09), a flush() that returned
@@ -245,7 +246,7 @@ class KillStorm:
                 raise RuntimeError(f"storm {pid} did not open the backend within {GUARD:g} s")
             self._storm_line(words)
         if not self._stopped_early:
-            self._wait_and_kill(number)
+            self._wait_and_kill(number, int(pid), before)
         with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid), signal.SIGKILL)
         self._send(f"reap {pid}")
@@ -256,23 +257,27 @@ class KillStorm:
             return
         self._judge_kill(number, before, acked_before)
 
-    def _wait_and_kill(self, number: int) -> None:
-        """Wait the drawn delay (reading what the storm says), then, on every other kill,
-        until a new temp file shows a save under way; the caller kills."""
+    def _wait_and_kill(self, number: int, pid: int, known: set[str]) -> None:
+        """Wait the drawn delay (reading what the storm says); then, on every other kill,
+        until a new temp file shows a save under way: the storm is stopped (SIGSTOP) and, if
+        the temp file is still there once every thread stands still, left stopped for the
+        caller's SIGKILL, which then lands mid-save for certain, however fast the disk.
+        ``known``: the temp files there before this storm started."""
         delay = self.rng.uniform(0, MAX_DELAY)
-        mid_save = number % 2 == 1
         deadline = time.monotonic() + delay
         while (left := deadline - time.monotonic()) > 0 and not self._stopped_early:
             words = self._next(left)
             if words is not None:
                 self._storm_line(words)
-        if not mid_save:
+        if number % 2 == 0:
             return
-        known = temp_names(self.path)
+        # New: not there before this storm (it reuses its one temp name for every save).
         deadline = time.monotonic() + TEMP_WAIT
         while time.monotonic() < deadline and not self._stopped_early:
             if temp_names(self.path) - known:
-                return
+                if _stopped(pid) and temp_names(self.path) - known:
+                    return
+                os.kill(pid, signal.SIGCONT)  # the save was over: try the next one
             with contextlib.suppress(queue.Empty):
                 line = self._lines.get_nowait()
                 if line is not None:
@@ -471,6 +476,26 @@ class KillStorm:
                     f" {LATER} after they were written",
                     precondition=True,
                 )
+
+
+def _stopped(pid: int) -> bool:
+    """Send SIGSTOP and wait until every thread of ``pid`` is stopped (read from Linux's
+    /proc; elsewhere a pause). False if they did not all stop within a second."""
+    os.kill(pid, signal.SIGSTOP)
+    if not Path("/proc/self/task").is_dir():
+        time.sleep(0.01)
+        return True
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+            states = [(t / "stat").read_text().rsplit(")", 1)[1].split()[0] for t in tasks]
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread ended while being listed
+        if all(state in "tTZX" for state in states):
+            return True
+        time.sleep(0.0002)
+    return False
 
 
 def _fields(line: str) -> list[str]:

@@ -167,9 +167,10 @@ def state_of(document: Any) -> State:
 class FileVerdict:
     """What a sessions file holds, judged against the sequence.
 
-    ``problem``: None, ``"missing"``, ``"unparseable"`` (not UTF-8 JSON, or a BOM) or
-    ``"invalid"`` (not writer-valid); ``index``: the mutation its content names (-1 when it
-    names none); ``exact``: the content is exactly ``expected_state(index)``.
+    ``problem``: None, ``"missing"``, ``"unparseable"`` (not UTF-8 JSON) or ``"invalid"``
+    (a BOM, or not writer-valid: a whole file that no kill cut short); ``index``: the
+    mutation its content names (-1 when it names none); ``exact``: the content is exactly
+    ``expected_state(index)``.
     """
 
     problem: str | None
@@ -189,9 +190,9 @@ class FileVerdict:
 def judge_bytes(raw: bytes, stamp: str) -> FileVerdict:
     """Judge the bytes of a sessions file (``stamp``: the storm's timestamps, writer form)."""
     size = len(raw)
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return FileVerdict("invalid", f"it starts with a BOM ({size} bytes)", size=size)
     try:
-        if raw.startswith(b"\xef\xbb\xbf"):
-            raise ValueError("it starts with a BOM")
         document = json.loads(raw.decode("utf-8"))
     except ValueError as exc:
         detail = f"{exc} ({size} bytes, ending {raw[-60:]!r})"

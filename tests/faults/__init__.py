@@ -13,7 +13,7 @@ writes docs/kill-matrix.md.
 
 from __future__ import annotations
 
-from . import core, files, reads, saving, shared
+from . import core, crash, files, reads, saving, shared
 from ._base import HookedFileStorage, HookedMemoryStorage
 from ._registry import REGISTRY, Fault, fault
 
@@ -22,4 +22,15 @@ FAULTS: tuple[Fault, ...] = tuple(sorted(REGISTRY, key=lambda f: f.target))
 #: The seams without any fault: they must pass the kit like the reference does.
 CONTROLS = (HookedFileStorage, HookedMemoryStorage)
 
-__all__ = ["CONTROLS", "FAULTS", "Fault", "core", "fault", "files", "reads", "saving", "shared"]
+__all__ = [
+    "CONTROLS",
+    "FAULTS",
+    "Fault",
+    "core",
+    "crash",
+    "fault",
+    "files",
+    "reads",
+    "saving",
+    "shared",
+]
