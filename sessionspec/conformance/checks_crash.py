@@ -89,7 +89,11 @@ class StormFigures:
     """What a kill storm saw, for the check's notes and the benchmark."""
 
     kills: int = 0
+    #: Kills after which a new temp file was there (a save under way), in all and among the
+    #: kills at a random moment (the others wait for a temp file to appear).
     mid_save: int = 0
+    random_kills: int = 0
+    random_mid_save: int = 0
     missing: int = 0
     invalid: int = 0
     lost: int = 0
@@ -106,7 +110,7 @@ class StormStopped(Exception):
 
 
 def temp_names(path: Path) -> set[str]:
-    """The temp files beside ``path``: ``<name>.<middle>.tmp``, middle not empty (B16)."""
+    """The temp files beside ``path``: ``<name>.<middle>.tmp``, middle not empty (B16, B31)."""
     pattern = re.compile(rf"\A{re.escape(path.name)}\..+\.tmp\Z")
     try:
         return {name for name in os.listdir(path.parent) if pattern.match(name)}
@@ -115,7 +119,7 @@ def temp_names(path: Path) -> set[str]:
 
 
 class KillStorm:
-    """Drives the fork server: starts storms, kills them, judges what each kill left.
+    """Drives B31's fork server: starts storms, kills them, judges what each kill left.
 
     ``report(finding)`` is called for every broken rule; it may raise to stop the storm (the
     check does), or record it and let the storm go on (the benchmark does).
@@ -219,7 +223,7 @@ class KillStorm:
     # -- one kill -------------------------------------------------------------------------
 
     def run(self, kills: int) -> StormFigures:
-        """``kills`` storms, each killed; the judgement of each; the figures."""
+        """``kills`` storms, each killed; the judgement of each; the figures (B31)."""
         started = time.monotonic()
         try:
             for number in range(1, kills + 1):
@@ -231,6 +235,7 @@ class KillStorm:
         return self.figures
 
     def kill_one(self, number: int) -> None:
+        """Start a storm, kill it (kill ``number``), judge what it left (B31)."""
         before = temp_names(self.path)
         acked_before = self.acked
         self._acks_now = 0
@@ -356,6 +361,9 @@ class KillStorm:
         self.temps_seen = self.temps_seen or bool(after)
         if new:
             self.figures.mid_save += 1
+        if number % 2 == 0:
+            self.figures.random_kills += 1
+            self.figures.random_mid_save += bool(new)
         self.figures.temps_after_kills = len(after)
         verdict = judge_file(self.path, self.stamp)
         self._judge_file(number, verdict)
@@ -425,9 +433,9 @@ class KillStorm:
     # -- after the kills ------------------------------------------------------------------
 
     def settle(self, open_store: Callable[[FakeClock], SessionStorage], kills: int) -> None:
-        """A new instance of this process loads what the kills left, saves once (the dead
-        writers' temp files of a shared backend must go), then, later by the clock, another
-        opens (the others', now stale, must go: B16)."""
+        """B31 after the kills: a new instance of this process loads what the kills left,
+        saves once (the dead writers' temp files of a shared backend must go), then, later
+        by the clock, another opens (the others', now stale, must go: B16)."""
         clock = FakeClock(self.moment)
         try:
             storage = open_store(clock)
@@ -505,7 +513,7 @@ def _fields(line: str) -> list[str]:
 
 
 def kill_seed(ctx: CheckContext) -> int:
-    """The seed of the kill delays: the run's, else fixed for derandomized profiles."""
+    """The seed of B31's kill delays: the run's, else fixed for derandomized profiles."""
     if ctx.run.seed is not None:
         return ctx.run.seed
     if ctx.run.profile.derandomize:

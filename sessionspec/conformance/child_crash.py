@@ -60,12 +60,12 @@ State = dict[str, dict[str, Any]]
 
 
 def moment_of(epoch_ms: int) -> datetime:
-    """The storm's fixed "now" (the kit's clock handling, as child.py's)."""
+    """The storm's fixed "now" (the kit's clock handling, as child.py's; B31)."""
     return EPOCH + timedelta(milliseconds=epoch_ms)
 
 
 def kind_of(index: int) -> str:
-    """Which method mutation ``index`` calls: ensure, cid, append or replace."""
+    """Which method mutation ``index`` of B31's storm calls: ensure, cid, append or replace."""
     round_ = index // len(SESSION_IDS)
     if round_ == 0:
         return "ensure"
@@ -94,7 +94,7 @@ def _window(slot: int, round_: int) -> list[int]:
 
 
 def expected_session(slot: int, index: int, stamp: str) -> dict[str, Any] | None:
-    """Session ``slot`` after mutation ``index`` (None: not created yet)."""
+    """Session ``slot`` after mutation ``index`` of B31's sequence (None: not created yet)."""
     if index < slot:
         return None
     last = (index - slot) // len(SESSION_IDS)
@@ -109,7 +109,7 @@ def expected_session(slot: int, index: int, stamp: str) -> dict[str, Any] | None
 
 
 def expected_state(index: int, stamp: str) -> State:
-    """The store after mutations 0..index of the sequence (-1: nothing yet)."""
+    """The store after mutations 0..index of B31's sequence (-1: nothing yet)."""
     state: State = {}
     for slot, session_id in enumerate(SESSION_IDS):
         session = expected_session(slot, index, stamp)
@@ -119,7 +119,7 @@ def expected_state(index: int, stamp: str) -> State:
 
 
 def apply(storage: SessionStorage, index: int, moment: datetime) -> str:
-    """Make mutation ``index``; returns the id of the session it changed."""
+    """Make mutation ``index`` of B31's sequence; returns the id of the session it changed."""
     slot = index % len(SESSION_IDS)
     session_id = SESSION_IDS[slot]
     kind = kind_of(index)
@@ -136,7 +136,7 @@ def apply(storage: SessionStorage, index: int, moment: datetime) -> str:
 
 
 def last_index(state: State) -> int:
-    """The mutation a state of the sequence is the state after: the highest index it holds
+    """The mutation a state of B31's sequence is the state after: the highest index it holds
     (every mutation after the first round leaves its own), else one per created session."""
     found = -1
     for session in state.values():
@@ -150,7 +150,7 @@ def last_index(state: State) -> int:
 
 
 def state_of(document: Any) -> State:
-    """The content of a parsed, writer-valid file, rendered like ``session_as_json``."""
+    """The content of a parsed, writer-valid file, rendered like ``session_as_json`` (B31)."""
     state: State = {}
     for item in document["sessions"]:
         state[item["id"]] = {
@@ -180,6 +180,7 @@ class FileVerdict:
     size: int = 0
 
     def describe(self) -> str:
+        """One line on what the file holds (for B31's messages)."""
         if self.problem is not None:
             return f"{self.problem}: {self.detail}"
         if not self.exact:
@@ -188,7 +189,8 @@ class FileVerdict:
 
 
 def judge_bytes(raw: bytes, stamp: str) -> FileVerdict:
-    """Judge the bytes of a sessions file (``stamp``: the storm's timestamps, writer form)."""
+    """Judge the bytes of a sessions file against B31's sequence (``stamp``: the storm's
+    timestamps, writer form)."""
     size = len(raw)
     if raw.startswith(b"\xef\xbb\xbf"):
         return FileVerdict("invalid", f"it starts with a BOM ({size} bytes)", size=size)
@@ -210,7 +212,8 @@ def judge_bytes(raw: bytes, stamp: str) -> FileVerdict:
 
 
 def judge_file(path: Path, stamp: str) -> FileVerdict:
-    """Judge what is at ``path`` now (a missing file is ``problem="missing"``)."""
+    """Judge what is at ``path`` now against B31's sequence (a missing file is
+    ``problem="missing"``)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -259,7 +262,7 @@ def storm(
     stage: _Stage | None = None,
 ) -> None:
     """Mutations ``start``, ``start + 1``... on a backend that loaded the state before
-    ``start``; after each flush(), say which state the file holds. Runs until killed."""
+    ``start``; after each flush(), say which state the file holds. Runs until killed (B31)."""
     stage = stage or _Stage()
     pid, parent = os.getpid(), os.getppid()
     stamp = format_timestamp(moment)
@@ -305,7 +308,7 @@ def _storm_process(factory: Any, path: Path, moment: datetime, start: int, every
 
 
 def serve(target: str, path: str, epoch_ms: str, flush_every: str) -> int:
-    """The fork server: one storm process per ``storm START`` line (see the module doc)."""
+    """B31's fork server: one storm process per ``storm START`` line (see the module doc)."""
     factory = load_target(target)
     moment = moment_of(int(epoch_ms))
     _emit("serving", os.getpid())
@@ -331,6 +334,7 @@ def serve(target: str, path: str, epoch_ms: str, flush_every: str) -> int:
 
 
 def main(argv: list[str]) -> int:
+    """``python -m sessionspec.conformance.child_crash serve ...`` (B31)."""
     command, *args = argv
     if command == "serve":
         return serve(*args)
