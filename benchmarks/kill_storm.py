@@ -96,7 +96,7 @@ def section(kills: int, factory: str = REFERENCE, seed: int = 0) -> str:
         f" {figures.random_kills} at a random moment) |",
         f"| flushes acknowledged before a kill | {figures.acknowledged} |",
         f"| files invalid after a kill (unparseable or not writer-valid) | {figures.invalid} |",
-        f"| files missing after a kill | {figures.missing} |",
+        f"| files missing after a kill, once a save had reached its rename | {figures.missing} |",
         f"| acknowledged states lost | {figures.lost} |",
         f"| files not equal to the state of any mutation | {figures.not_a_state} |",
         f"| temp files present after the last kill | {figures.temps_after_kills} |",

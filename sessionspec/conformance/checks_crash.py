@@ -385,17 +385,20 @@ class KillStorm:
     def _judge_file(self, number: int, verdict: FileVerdict) -> None:
         after = f"after kill {number}"
         if verdict.problem == "missing":
-            self.figures.missing += 1
             if self.held >= 0 or self.acked >= 0:
+                self.figures.missing += 1
+                self.figures.lost += self.acked >= 0
                 what = (
                     f"flush() had returned for mutation {self.acked}"
                     if self.acked >= 0
                     else f"the file held mutation {self.held} before"
                 )
                 self._found("B31", f"{after} there is no file at the path, and {what}")
+            self.held = self.acked = -1  # the next storm starts the sequence afresh
             return
         if verdict.problem == "unparseable":
             self.figures.invalid += 1
+            self.figures.lost += self.acked >= 0
             if not self.temps_seen:
                 # Never a temp file: the backend writes the file in place (B19's rule).
                 self._found(
@@ -406,7 +409,9 @@ class KillStorm:
                 )
             else:
                 self._found("B31", f"{after} the file did not parse: {verdict.detail}")
-            self.held = -1
+            # The next storm starts the sequence afresh (what is acknowledged is counted lost
+            # once, here, not again at every later kill).
+            self.held = self.acked = -1
             return
         if verdict.problem == "invalid":
             self.figures.invalid += 1
@@ -428,6 +433,7 @@ class KillStorm:
                 f"{after} the file holds the state after mutation {verdict.index}, but flush()"
                 f" had returned for mutation {self.acked}: an acknowledged state was lost",
             )
+            self.acked = verdict.index  # counted once; the storm goes on from the file
         self.held = verdict.index
 
     # -- after the kills ------------------------------------------------------------------
