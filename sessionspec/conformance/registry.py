@@ -110,6 +110,7 @@ CHECK_MODULES = (
     "sessionspec.conformance.checks_paths",
     "sessionspec.conformance.checks_exit",
     "sessionspec.conformance.checks_injected",
+    "sessionspec.conformance.checks_crash",
 )
 _STATIC: list[Check] = []
 _PROVIDERS: list[Callable[[], list[Check]]] = []

@@ -13,7 +13,7 @@ writes docs/kill-matrix.md.
 
 from __future__ import annotations
 
-from . import core, exits, files, injected, reads, saving, shared
+from . import core, crash, exits, files, injected, reads, saving, shared
 from ._base import HookedFileStorage, HookedMemoryStorage
 from ._registry import REGISTRY, Fault, fault
 
@@ -27,6 +27,7 @@ __all__ = [
     "FAULTS",
     "Fault",
     "core",
+    "crash",
     "exits",
     "fault",
     "files",
