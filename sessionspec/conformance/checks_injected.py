@@ -31,7 +31,7 @@ import contextlib
 import json
 import os
 import re
-import select
+import selectors
 import shutil
 import subprocess
 import sys
@@ -320,7 +320,11 @@ class Server:
         stdin.write(f"{path}\t{go}\t{out}\n")
         stdin.flush()
         # Bounded: a target whose import hangs must not hang the kit.
-        ready, _, _ = select.select([stdout], [], [], RUN_TIMEOUT)
+        # A selector, not select(): in a long test run descriptors pass 1024, which select()
+        # cannot watch.
+        with selectors.DefaultSelector() as selector:
+            selector.register(stdout, selectors.EVENT_READ)
+            ready = selector.select(RUN_TIMEOUT)
         line = stdout.readline() if ready else ""
         if not line.strip().isdigit():
             raise RuntimeError(f"the serving child did not start a run: {self.stderr()}")

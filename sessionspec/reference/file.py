@@ -506,12 +506,16 @@ def _read_file(path: Path, limit: int) -> tuple[bytes, _FileId] | None:
             kind = "not a regular file (a socket)"
             raise NotARegularFileError(exc.errno, kind, str(path)) from None
         raise
-    with open(fd, "rb") as file:
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
             code = errno.EISDIR if stat.S_ISDIR(info.st_mode) else errno.EINVAL
             raise NotARegularFileError(code, f"not a regular file ({kind})", str(path))
+    except BaseException:
+        os.close(fd)  # open() below would own it; a refused path must not leak it
+        raise
+    with open(fd, "rb") as file:
         too_large = FileTooLargeError(
             errno.EFBIG,
             f"the file is over the {limit}-byte limit (max_file_bytes); nothing was moved",
