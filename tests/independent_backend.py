@@ -3,7 +3,8 @@
 It exists to prove the conformance kit is not tied to the reference: it saves synchronously
 after every mutation (allowed: write-behind is a SHOULD), keeps a plain dict plus an access
 counter, and passes every behaviour (updated to spec 1.1: B16 exact, B18 under clock skew; to
-spec 1.3: B32's non-blocking, regular-files-only read and a copied backup for a shared inode).
+spec 1.3: B32's non-blocking, regular-files-only read and a copied backup for a shared inode;
+B19's fsync of a new directory's parent).
 ``IndependentMemoryStorage`` is its core-only sibling.
 """
 
@@ -414,13 +415,10 @@ class IndependentFileStorage(IndependentMemoryStorage):
         for directory in reversed(missing):
             directory.mkdir(mode=0o700)
             os.chmod(directory, 0o700)  # the umask may have narrowed or (0o222) broken it
+            _fsync(directory.parent)  # the new entry, as durable as the file (B19, 1.3)
 
     def _fsync_dir(self) -> None:
-        fd = os.open(self._path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(self._path.parent)
 
     def _write_new(self, path: Path, content: bytes) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -473,6 +471,14 @@ class IndependentFileStorage(IndependentMemoryStorage):
         if not self._closed:
             self.flush()
             self._closed = True
+
+
+def _fsync(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _last_wins(pairs: list[tuple[str, Any]], repeated: list[bool]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ tests/test_must_accept.py runs the kit on each and checks that each really uses 
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import threading
@@ -18,6 +19,12 @@ from typing import Any
 from independent_backend import IndependentFileStorage, log
 
 LEVELS = ("core", "durable", "file-v1")
+
+
+def save_at_exit(storage: IndependentFileStorage) -> None:
+    """A backend that defers saves closes at a normal exit (B33). A strong reference: an
+    instance its caller forgot (a local of a function that returned) must still save."""
+    atexit.register(storage.close)
 
 
 class WriteThroughStorage(IndependentFileStorage):
@@ -47,6 +54,7 @@ class WriteBehindTimerStorage(IndependentFileStorage):
         self._pending: bytes | None = None
         self._timer: threading.Timer | None = None
         super().__init__(path, **kwargs)
+        save_at_exit(self)
 
     def _changed(self) -> None:
         content = self._document()  # serialised here: the timer thread never reads the store
@@ -89,6 +97,10 @@ class FlushOnlyStorage(IndependentFileStorage):
     no background failure to log. Touches B11, B21, B22."""
 
     sessionspec_levels = LEVELS
+
+    def __init__(self, path: Path, **kwargs: Any) -> None:
+        super().__init__(path, **kwargs)
+        save_at_exit(self)
 
     def _changed(self) -> None:
         self._dirty = True
@@ -163,18 +175,9 @@ class CopyAsideStorage(IndependentFileStorage):
     existing file is never overwritten. Touches B13, B14, B20."""
 
     sessionspec_levels = LEVELS
-    _raw: bytes | None = None  # the bytes read at open, until the load is done
 
-    def _read(self) -> bytes | None:
-        self._raw = super()._read()
-        return self._raw
-
-    def _load(self) -> None:
-        super()._load()
-        self._raw = None
-
-    def _move_aside(self, why: str) -> None:
-        content = self._raw or b""  # only a file that was read is moved aside
+    def _move_aside(self, why: str, raw: bytes) -> None:
+        content = raw  # only a file that was read is moved aside
         for attempt in range(10_000):
             backup = self._backup_name(attempt)
             try:

@@ -252,6 +252,17 @@ def is_site(call: Call, site: Site, path: Path) -> bool:
     return call.name in SYNCS and call.fd_path.rstrip("/") == str(path.parent)
 
 
+def resaved_after(calls: list[Call], failed: int, path: Path) -> bool:
+    """Whether, after the failed call at ``failed``, a whole save succeeded (B22): a write and
+    an fsync of a temp file, then its rename over ``path``, in that order. A swallowed error
+    shows no such save: its save just went on. (The directory's fsync after it is B19's.)"""
+    steps = iter(calls[failed + 1 :])  # one iterator: each step is looked for after the last
+    return all(
+        any(call.ok and is_site(call, site, path) for call in steps)
+        for site in (WRITE, FSYNC, RENAME)
+    )
+
+
 def calibrate(report: dict[str, Any], log: str, path: Path) -> Calibration:
     """Which call of which thread to fail for each site (B22), from the calibration run's
     log."""
@@ -463,6 +474,8 @@ class Outcome:
 
     site: Site
     raised: bool = False
+    #: flush() returned after a whole new save (a backend that saves inside the mutation).
+    resaved: bool = False
     file_kept: bool = False  # byte-identical before the rename, the new version after it
     temps: list[str] = field(default_factory=list)
     recovered: bool = False
@@ -496,13 +509,28 @@ def judge(
     outcome = Outcome(site)
     failed = report["failed"]
     outcome.raised = bool(failed and failed["oserror"])
-    if not outcome.raised:
+    before, after = decoded(report["before"]), decoded(report["after"])
+    outcome.resaved = failed is None and resaved_after(calls, calls.index(hit[0]), path)
+    if outcome.resaved:
+        # A backend that saves inside the mutation (write-through, SPEC.md §4.7) met the
+        # error there, and its flush() saved again, whole, and succeeded: nothing is lost
+        # and nothing was hidden. The file must then hold the new state.
+        new = decoded(calibration.report["after"])
+        outcome.file_kept = same_state(open_store, after, new, scratch)
+        if not outcome.file_kept:
+            outcome.problems.append(
+                f"{site.what} failed and flush() saved again and returned: the file must"
+                f" then hold the new state; found {describe(after)}, expected {describe(new)}"
+            )
+    elif not outcome.raised:
         what = "returned normally" if failed is None else f"raised {failed['type']}"
         outcome.problems.append(
-            f"{site.what} failed with EIO and flush() {what}: it must raise OSError"
+            f"{site.what} failed with EIO and flush() {what}: it must raise OSError (or save"
+            " again, whole, before it returns)"
         )
-    before, after = decoded(report["before"]), decoded(report["after"])
-    if site.after_rename:
+    if outcome.resaved:
+        pass  # judged above
+    elif site.after_rename:
         new = decoded(calibration.report["after"])
         outcome.file_kept = same_state(open_store, after, new, scratch)
         if not outcome.file_kept:
@@ -542,7 +570,7 @@ def judge(
             f"{site.what} failed once; the next flush() must write the full state: the file"
             f" holds {describe(final)}, expected {describe(full)}"
         )
-    if site.after_rename:
+    if site.after_rename and not outcome.resaved:  # a resave fsynced the directory already
         synced = any(
             c.ok and c.name in SYNCS and c.fd_path.rstrip("/") == str(path.parent)
             for c in calls[marks.get("save-3", len(calls)) : marks.get("saved", len(calls))]
