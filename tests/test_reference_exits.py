@@ -106,8 +106,9 @@ def test_refused_paths_name_what_is_there(tmp_path: Path) -> None:
     with pytest.raises(NotARegularFileError, match="a FIFO"):
         FileSessionStorage(tmp_path / "fifo")
     (tmp_path / "dir").mkdir()
-    with pytest.raises(IsADirectoryError):
+    with pytest.raises(IsADirectoryError) as raised:
         FileSessionStorage(tmp_path / "dir")
+    assert isinstance(raised.value, NotARegularFileError)
 
 
 # -- B33: exits, signals, fork ----------------------------------------------------------------

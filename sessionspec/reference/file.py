@@ -66,6 +66,10 @@ class NotARegularFileError(OSError):
     """The path is a FIFO, a socket, a device or a directory (B32); nothing was read from it."""
 
 
+class PathIsADirectoryError(NotARegularFileError, IsADirectoryError):
+    """The path is a directory (B12, B32): both kinds of error, for whoever catches either."""
+
+
 class FileTooLargeError(OSError):
     """The file is larger than ``max_file_bytes`` (B32); nothing was moved."""
 
@@ -510,8 +514,9 @@ def _read_file(path: Path, limit: int) -> tuple[bytes, _FileId] | None:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
-            code = errno.EISDIR if stat.S_ISDIR(info.st_mode) else errno.EINVAL
-            raise NotARegularFileError(code, f"not a regular file ({kind})", str(path))
+            if stat.S_ISDIR(info.st_mode):
+                raise PathIsADirectoryError(errno.EISDIR, f"not a regular file ({kind})", str(path))
+            raise NotARegularFileError(errno.EINVAL, f"not a regular file ({kind})", str(path))
     except BaseException:
         os.close(fd)  # open() below would own it; a refused path must not leak it
         raise
