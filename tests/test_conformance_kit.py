@@ -156,3 +156,17 @@ def test_pytest_plugin_is_inert_without_the_option(tmp_path: Path) -> None:
     done = _pytest(str(tmp_path), "--collect-only", "-q", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "B0" not in done.stdout and "1 test collected" in done.stdout
+
+
+def test_check_order_does_not_depend_on_import_order() -> None:
+    # A process that imported some check modules first (a test importing one directly) once
+    # listed their checks first: pytest node ids and reports then differed between processes.
+    code = (
+        "import sessionspec.conformance.checks_crash, sessionspec.conformance.checks_injected\n"
+        "from sessionspec.conformance.registry import all_checks\n"
+        "print('\\n'.join(c.node_id for c in all_checks()))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.split("\n")[:-1] == [c.node_id for c in all_checks()]

@@ -99,8 +99,8 @@ class Check:
 
 #: Modules whose import registers checks.
 CHECK_MODULES = (
-    "sessionspec.conformance.machine",
     "sessionspec.conformance.checks_core",
+    "sessionspec.conformance.machine",
     "sessionspec.conformance.checks_files",
     "sessionspec.conformance.checks_process",
     "sessionspec.conformance.checks_vectors",
@@ -162,7 +162,15 @@ def all_checks() -> list[Check]:
     # Importing the check modules registers their checks.
     for module in CHECK_MODULES:
         importlib.import_module(module)
-    found = list(_STATIC)
+    # Checks registered at import: by module in CHECK_MODULES order, then as registered. Not
+    # import order, which depends on what else the process imported first (a test importing
+    # a check module directly reordered the checks in reports and pytest node ids).
+    rank = {module: i for i, module in enumerate(CHECK_MODULES)}
+    position = {id(c): i for i, c in enumerate(_STATIC)}
+    found = sorted(
+        _STATIC,
+        key=lambda c: (rank.get(getattr(c.function, "__module__", ""), len(rank)), position[id(c)]),
+    )
     for build in _PROVIDERS:
         found.extend(build())
     names = [c.node_id for c in found]
