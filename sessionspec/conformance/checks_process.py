@@ -75,6 +75,7 @@ _RENAME = re.compile(
 
 _UNFINISHED = " <unfinished ...>"
 _RESUMED = re.compile(r"<\.\.\. \w+ resumed>\s?")
+_PADDED_RESULT = re.compile(r"\)\s+= ")
 
 
 def joined_lines(text: str) -> list[str]:
@@ -91,7 +92,8 @@ def joined_lines(text: str) -> list[str]:
             lines.append(line.removesuffix(_UNFINISHED))
         elif (resumed := _RESUMED.search(line)) and pid in pending:
             index = pending.pop(pid)
-            lines[index] += line[resumed.end() :]
+            # strace pads a resumed line's result to its own column: one space, as whole.
+            lines[index] += _PADDED_RESULT.sub(") = ", line[resumed.end() :], count=1)
         else:
             lines.append(line)
     return lines
