@@ -1,0 +1,84 @@
+"""The kit over stdio on the published codex-mcp-server@1.4.10 (adapters/node/upstream).
+
+The adapter declares what upstream fails (expected failures, PROTOCOL.md §4). These tests keep
+that declaration true in both directions: with it, the gate is green and every declared
+behaviour is an XFAIL, none an XPASS; without it (SESSIONSPEC_UPSTREAM_NO_XFAIL=1), exactly
+those behaviours FAIL. The smoke profile keeps the two runs cheap; the ci profile's verdicts
+are in docs/upstream-report.md (adapters/upstream_report.py).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sessionspec.conformance.engine import Verification
+from sessionspec.conformance.report import Report, Status
+from sessionspec.conformance.stdio import STDIO_PREFIX
+
+ROOT = Path(__file__).resolve().parent.parent
+ADAPTER_DIR = ROOT / "adapters" / "node" / "upstream"
+sys.path.insert(0, str(ROOT / "adapters"))
+
+import node_install  # noqa: E402  (adapters/ is scripts, not a package)
+
+NO_XFAIL = "SESSIONSPEC_UPSTREAM_NO_XFAIL"
+
+
+@pytest.fixture(scope="module")
+def command() -> str:
+    """The adapter's command line; npm ci runs once per lock file, on the first use."""
+    try:
+        node = node_install.require_node()
+    except node_install.NodeMissingError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the upstream adapter: {exc}")
+        pytest.skip(str(exc))
+    modules = node_install.ensure_node_modules(ADAPTER_DIR)
+    return shlex.join([node, str(ADAPTER_DIR / "adapter.mjs"), "--modules", str(modules)])
+
+
+def _verify(command: str) -> Report:
+    with Verification(STDIO_PREFIX + command, levels=["core"], profile="smoke") as verification:
+        return verification.run_all()
+
+
+@pytest.fixture(scope="module")
+def declared(command: str) -> Report:
+    return _verify(command)
+
+
+@pytest.fixture(scope="module")
+def undeclared(command: str) -> Iterator[Report]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(NO_XFAIL, "1")  # the adapter, a child process, inherits it
+        yield _verify(command)
+
+
+def _by_status(report: Report, status: Status) -> dict[str, str | None]:
+    return {r.id: r.expected_failure for r in report.results.values() if r.status is status}
+
+
+def test_declared_failures_are_xfail_and_the_gate_is_green(declared: Report) -> None:
+    assert declared.implementation is not None
+    assert declared.implementation["name"] == "codex-mcp-server InMemorySessionStorage"
+    assert declared.implementation["version"] == "1.4.10"
+    expected = {r.id: r.status for r in declared.results.values() if r.expected_failure}
+    assert expected, "the adapter declares upstream's known failures, each with a reason"
+    assert set(expected.values()) == {Status.XFAIL}, expected
+    assert _by_status(declared, Status.XPASS) == {}, "a declared failure passes: update it"
+    assert _by_status(declared, Status.FAIL) == {}
+    assert declared.ok, declared.counts()
+
+
+def test_without_the_declaration_exactly_those_fail(declared: Report, undeclared: Report) -> None:
+    assert undeclared.implementation is not None
+    failed = set(_by_status(undeclared, Status.FAIL))
+    assert failed == set(_by_status(declared, Status.XFAIL))
+    assert _by_status(undeclared, Status.XFAIL) == {}
+    assert not undeclared.ok
