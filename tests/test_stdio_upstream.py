@@ -28,6 +28,8 @@ sys.path.insert(0, str(ROOT / "adapters"))
 import node_install  # noqa: E402  (adapters/ is scripts, not a package)
 
 NO_XFAIL = "SESSIONSPEC_UPSTREAM_NO_XFAIL"
+# One xdist worker (make test: --dist loadgroup) runs both tests: one install, one declared run.
+pytestmark = pytest.mark.xdist_group("upstream-adapter")
 
 
 @pytest.fixture(scope="module")
