@@ -12,7 +12,6 @@ not the one the kit gave (an explained FAIL that now passes), stops it with exit
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import shlex
@@ -29,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The kit of this tree, not whichever one is installed: the report is about this checkout.
 sys.path.insert(1, str(ROOT))
 
+from sessionspec.conformance.context import PROFILES  # noqa: E402
 from sessionspec.spec import behaviours  # noqa: E402
 
 PACKAGE = "codex-mcp-server"
@@ -41,16 +41,27 @@ class Why:
 
     verdict: str
     sentence: str
+    #: Texts the kit's findings must hold, each one, for the sentence's premise to hold; for an
+    #: XFAIL every failing check must also show one of them (a new failure is unexplained).
+    kit_says: tuple[str, ...] = ()
     #: SPEC.md says it deliberately differs from upstream here ("Differs from upstream").
     by_design: bool = False
 
 
 _NA_DURABLE = Why(
-    "N/A", "Level durable is not claimed: an in-memory store keeps nothing across instances."
+    "N/A",
+    "Level durable is not claimed: an in-memory store keeps nothing across instances.",
+    ("level durable not claimed",),
 )
-_NA_FILE = Why("N/A", "Level file-v1 is not claimed: InMemorySessionStorage writes no file.")
+_NA_FILE = Why(
+    "N/A",
+    "Level file-v1 is not claimed: InMemorySessionStorage writes no file.",
+    ("level file-v1 not claimed",),
+)
 _NA_SHARED = Why(
-    "N/A", "Level shared is not claimed: each InMemorySessionStorage is alone in its process."
+    "N/A",
+    "Level shared is not claimed: each InMemorySessionStorage is alone in its process.",
+    ("level shared not claimed",),
 )
 
 WHY: dict[str, Why] = {
@@ -75,12 +86,14 @@ WHY: dict[str, Why] = {
         "`listSessions` sorts by `lastAccessedAt.getTime()` alone, so sessions with equal"
         " timestamps stay in `Map` insertion (creation) order, where the spec wants the later"
         " access first.",
+        ("tie order must follow access order", "must be the most recently accessed"),
         by_design=True,
     ),
     "B05": Why(
         "XFAIL",
         "`deleteSession` is a bare `this.sessions.delete(id)` with no expiry check, so an expired"
         " session that no purge has removed yet is deleted and reported `true`.",
+        ("delete of an expired session",),
     ),
     "B06": Why(
         "PASS",
@@ -99,6 +112,7 @@ WHY: dict[str, Why] = {
         "`ensureSession` enforces the same grammar (`/^[a-zA-Z0-9_-]+$/`, length ≤ 256), but its"
         " `ValidationError` says 'letters, numbers, hyphens, and underscores', not that they are"
         " ASCII letters and digits, so the message does not state the rule.",
+        ("must state the rule", "contain only letters, numbers, hyphens, and underscores"),
     ),
     "B09": _NA_DURABLE,
     "B10": _NA_FILE,
@@ -113,13 +127,14 @@ WHY: dict[str, Why] = {
         "Only `createSession`, `ensureSession` and `listSessions` call `cleanupExpiredSessions`:"
         " `getSession` returns a session idle for more than 24 h, and `addTurn`, `updateSession`,"
         " `resetSession` and `setCodexConversationId` touch it back to life.",
+        ("after 24 h + 1 ms it must be gone", "a mutation revived an expired session"),
         by_design=True,
     ),
     "B18": Why(
         "PASS",
-        "`enforceMaxSessions` deletes what `listSessions` puts after the first 100; the kit's"
-        " check advances the clock between creates (in a tie upstream evicts the session just"
-        " created, since it sorts last: see the note below).",
+        "`enforceMaxSessions` deletes every session `listSessions` puts after the first 100, the"
+        " least recently accessed; in a tie it evicts the session just created, which this run"
+        " does not exercise (see the notes).",
     ),
     "B19": _NA_FILE,
     "B20": _NA_FILE,
@@ -130,12 +145,18 @@ WHY: dict[str, Why] = {
         "`getSession` touches (`session.lastAccessedAt = new Date()` on every read), which also"
         " moves the session up the eviction order; `listSessions` itself does not touch, but the"
         " kit reads the result back with `get_session`.",
+        (
+            "get_session moved last access",
+            "list_sessions moved a session's last access",
+            "a create past the cap must still evict it",
+        ),
         by_design=True,
     ),
     "B24": Why(
         "N/A",
         "Not observable over stdio (PROTOCOL.md §6): every value is copied by JSON; in"
         " JavaScript `getSession` does return the stored object itself, as SPEC.md notes.",
+        ("cannot be observed",),
         by_design=True,
     ),
     "B25": _NA_SHARED,
@@ -159,14 +180,38 @@ NOTES = """\
 - Expected failures (XFAIL) are the adapter's declaration in its handshake, each with a reason;
   an XPASS would fail the run, so the declaration cannot go stale silently.
 - Upstream evicts the session just created when it ties with the 100 others: 101
-  `create_session` calls at one `now`, piped to the adapter by hand, leave 100 sessions without
-  the last one. B18's rule forbids it ("the session just created or ensured always survives"),
-  but no check of this run creates past the cap within one millisecond, so B18 passes here.
+  `create_session` calls at one `now`, sent to the adapter by this script, leave 100 sessions
+  without the one created last. B18's rule forbids it ("the session just created or ensured
+  always survives"), but B18's deterministic check advances the clock between creates, and its
+  state-machine check is skipped in this run (the machine stops at its first divergence, B04's
+  tie order, and an expected failure does not let it go on), so B18 passes here.
 """
 
 
-def _run(args: list[str], **kwargs: Any) -> str:
-    return subprocess.run(args, capture_output=True, text=True, check=True, **kwargs).stdout.strip()
+def _run(args: list[str], input: str | None = None) -> str:
+    done = subprocess.run(args, input=input, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def tie_at_the_cap_evicts_the_new_session(command: str) -> bool:
+    """The premise of the B18 note: 101 creates at one ``now`` lose the last one created."""
+    now = "2026-11-27T10:00:00.000Z"
+    requests = [
+        {"op": "hello", "args": {"protocol": 1, "spec": "1.3"}},
+        {"op": "open", "args": {"instance": "s1", "path": "unused"}},
+        *({"op": "create_session", "args": {"instance": "s1"}} for _ in range(101)),
+        {"op": "list_sessions", "args": {"instance": "s1"}},
+    ]
+    lines = "".join(
+        json.dumps({"id": i, "now": now, **request}) + "\n" for i, request in enumerate(requests)
+    )
+    out = _run(shlex.split(command), input=lines).splitlines()
+    created, listed = json.loads(out[-2])["ok"], json.loads(out[-1])["ok"]
+    return len(listed) == 100 and created not in {session["id"] for session in listed}
+
+
+def _machine_skipped(result: dict[str, Any]) -> bool:
+    return any(c["name"] == "state_machine" and c["status"] == "SKIP" for c in result["checks"])
 
 
 def verify(command: str, profile: str) -> tuple[list[str], dict[str, Any], int]:
@@ -189,6 +234,32 @@ def verify(command: str, profile: str) -> tuple[list[str], dict[str, Any], int]:
         return argv, json.loads(output.read_text(encoding="utf-8")), done.returncode
 
 
+def _premise_problems(why: Why, result: dict[str, Any]) -> list[str]:
+    """What in the kit's findings contradicts ``why``: a text it should say and does not, or a
+    failing check that none of its texts explains."""
+    bid = result["id"]
+    judged = "FAIL" if result["status"] == "XFAIL" else result["status"]
+    findings = [
+        f"{check['message']} {check.get('actual') or ''}"
+        for check in result["checks"]
+        if check["status"] == judged
+    ]
+    if result.get("not_applicable"):
+        findings.append(result["not_applicable"])
+    problems = [
+        f"{bid}: the kit no longer says {text!r}"
+        for text in why.kit_says
+        if not any(text in finding for finding in findings)
+    ]
+    if judged == "FAIL":
+        problems += [
+            f"{bid}: a failure the sentence does not explain: {finding!r}"
+            for finding in findings
+            if not any(text in finding for text in why.kit_says)
+        ]
+    return problems
+
+
 def explain(results: list[dict[str, Any]]) -> list[str]:
     """The table rows; raises SystemExit when an explanation no longer holds."""
     catalogue = {item.id: item for item in behaviours()}
@@ -201,14 +272,16 @@ def explain(results: list[dict[str, Any]]) -> list[str]:
             continue
         if why.verdict != verdict:
             problems.append(f"{bid}: WHY explains {why.verdict}, the kit says {verdict}")
+            continue
+        problems += _premise_problems(why, result)
         if why.by_design and catalogue[bid].upstream is None:
             problems.append(f"{bid}: marked by design, but SPEC.md notes no difference")
-        if verdict in ("FAIL", "XPASS"):
-            problems.append(f"{bid}: {verdict} is not an explained verdict: fix the adapter")
+        failing = [check["name"] for check in result["checks"] if check["status"] == "FAIL"]
+        seen = f" (failing: {', '.join(f'`{name}`' for name in failing)})" if failing else ""
         design = "yes" if why.by_design else ""
         rows.append(
             f"| {bid} {result['slug']} | {result['title']} | **{verdict}** | {design} |"
-            f" {why.sentence} |"
+            f" {why.sentence}{seen} |"
         )
     unknown = set(WHY) - {r["id"] for r in results}
     problems += [f"{bid}: WHY explains a behaviour the kit did not report" for bid in unknown]
@@ -221,6 +294,10 @@ def render(argv: list[str], report: dict[str, Any], node: str, package_version: 
     uname = _run(["uname", "-srm"])
     counts = ", ".join(f"{status} {n}" for status, n in report["counts"].items() if n)
     versions = report["versions"]
+    derandomized = report["seed"] is None and PROFILES[report["profile"]].derandomize
+    seed = f"profile {report['profile']}, " + (
+        "derandomized" if derandomized else f"seed {report['seed']}"
+    )
     lines = [
         f"# Upstream report: {PACKAGE}@{package_version} `InMemorySessionStorage`",
         "",
@@ -232,8 +309,8 @@ def render(argv: list[str], report: dict[str, Any], node: str, package_version: 
         f"- kit: sessionspec {versions['kit']}, spec {versions['spec']},"
         f" vectors {versions['vectors']}",
         f"- command: `{shlex.join(argv)}`",
-        f"- date: {datetime.date.today().isoformat()}; machine: `{uname}`,"
-        f" {os.cpu_count()} cores; run time {report['duration_s']} s, seed {report['seed']}",
+        f"- date: {report['started_at']}; machine: `{uname}`, {os.cpu_count()} cores;"
+        f" run time {report['duration_s']} s; {seed}",
         f"- verdict: {'PASS' if report['ok'] else 'FAIL'} ({counts})",
         "",
         'XFAIL: fails, as the adapter declares; it does not fail the gate. "By design": SPEC.md'
@@ -246,6 +323,15 @@ def render(argv: list[str], report: dict[str, Any], node: str, package_version: 
         "## Notes",
         "",
         NOTES,
+        "## Reproduce",
+        "",
+        "```sh",
+        "export PATH=$PWD/.venv/bin:$PATH",
+        "python adapters/node_install.py upstream   # npm ci (once), prints the --stdio command",
+        'sessionspec verify --stdio "$(python adapters/node_install.py upstream)" --profile ci',
+        "python adapters/upstream_report.py         # runs the above, rewrites this file",
+        "```",
+        "",
     ]
     return "\n".join(lines)
 
@@ -260,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     modules = Path(shlex.split(command)[-1])
     package = json.loads((modules / "node_modules" / PACKAGE / "package.json").read_text())
     cli_argv, report, status = verify(command, args.profile)
+    b18 = next(r for r in report["results"] if r["id"] == "B18")
+    if not (tie_at_the_cap_evicts_the_new_session(command) and _machine_skipped(b18)):
+        raise SystemExit("the B18 note no longer holds: rewrite it in NOTES")
     text = render(cli_argv, report, node, package["version"])
     if status != 0:  # every verdict is explained, yet the gate failed: a stopped run
         raise SystemExit(f"sessionspec verify exited {status}: {report.get('stopped')}")
