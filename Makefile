@@ -19,9 +19,10 @@ verify: setup
 	$(BIN)/sessionspec verify sessionspec.reference:FileSessionStorage
 
 lint: setup
-	$(BIN)/ruff check sessionspec tests
-	$(BIN)/ruff format --check sessionspec tests
+	$(BIN)/ruff check sessionspec tests adapters
+	$(BIN)/ruff format --check sessionspec tests adapters
 	$(BIN)/mypy
+	$(BIN)/mypy --strict adapters/node_install.py
 
 # --dist loadgroup: tests/test_wheel.py shares one build and one install in one xdist group.
 test: lint

@@ -485,6 +485,31 @@ def evicts_least_recently_accessed(ctx: CheckContext) -> None:
     ctx.expect(ids[2] not in _ids(storage), "ensure at the cap evicts the least recent")
 
 
+@check("B18")
+def new_session_survives_a_tie_at_the_cap(ctx: CheckContext) -> None:
+    """101 sessions created in one millisecond: the first goes, the one just created stays
+    (a tie is broken by access order, B04; found in codex-mcp-server 1.4.10, which evicts
+    the new one)."""
+    storage = ctx.open()
+    for _ in range(MAX_SESSIONS):
+        storage.create_session()
+    # Which of the others is last in list order is B04's business: B18 evicts that one.
+    order = _ids(storage)
+    newest = storage.create_session()
+    listed = _ids(storage)
+    ctx.expect(newest in listed, "the session just created must survive the cap", actual=listed)
+    ctx.expect_equal(
+        sorted(listed), sorted([newest, *order[:-1]]), "the last in list order must go"
+    )
+    order = _ids(storage)
+    storage.ensure_session("ensured-in-a-tie")
+    listed = _ids(storage)
+    ctx.expect("ensured-in-a-tie" in listed, "the session just ensured must survive the cap")
+    ctx.expect_equal(
+        sorted(listed), sorted(["ensured-in-a-tie", *order[:-1]]), "the last in list order must go"
+    )
+
+
 @check("B18", requires=Level.FILE_V1)
 def new_session_survives_sessions_ahead_of_the_clock(ctx: CheckContext) -> None:
     """Loaded sessions a day ahead of now: at the cap the others go, never the new one."""

@@ -38,6 +38,7 @@ const EXPECTED_FAILURES = {
   B05: "deleteSession is a bare Map.delete: an expired session not yet purged is deleted and reported true",
   B08: "ensureSession's ValidationError says 'letters, numbers, hyphens, and underscores', not ASCII letters and digits",
   B17: "only createSession, ensureSession and listSessions purge: getSession returns an expired session, mutations revive it",
+  B18: "enforceMaxSessions evicts the last in listSessions order, which sorts by lastAccessedAt alone: a new session that ties (same millisecond) with the others is the one evicted",
   B23: "getSession touches: it sets lastAccessedAt = new Date() on every read",
 };
 
