@@ -119,7 +119,9 @@ function readRegularFile(file, limit) {
     if (info.size > limit) throw tooLarge;
     const buffer = Buffer.alloc(Math.min(info.size, limit) + 1); // +1: a file that grew
     let size = 0;
-    for (let n; size < buffer.length && (n = fs.readSync(fd, buffer, size, buffer.length - size, null)) > 0; ) size += n;
+    for (let n = -1; n !== 0 && size < buffer.length; size += n) {
+      n = fs.readSync(fd, buffer, size, buffer.length - size, null);
+    }
     if (size > limit) throw tooLarge;
     return buffer.subarray(0, size);
   } finally {
@@ -176,13 +178,16 @@ export class FileSessionStorage {
 
   /** Create a session, then evict the others last in list order over the cap (B18). */
   #add(id, now) {
-    this.#sessions.set(id, { id, created: now, accessed: now, order: ++this.#counter, turns: [], cid: null });
+    const order = ++this.#counter;
+    this.#sessions.set(id, { id, created: now, accessed: now, order, turns: [], cid: null });
     const others = this.#ordered(now).filter((s) => s.id !== id);
     for (const s of others.slice(MAX_SESSIONS - 1)) this.#sessions.delete(s.id);
   }
 
   static #snapshot(s) {
-    const turns = s.turns.map((t) => Object.freeze({ prompt: t.prompt, response: t.response, timestamp: new Date(t.at) }));
+    const turns = s.turns.map(({ prompt, response, at }) =>
+      Object.freeze({ prompt, response, timestamp: new Date(at) }),
+    );
     return Object.freeze({
       id: s.id,
       createdAt: new Date(s.created),
@@ -193,7 +198,8 @@ export class FileSessionStorage {
   }
 
   static #copyTurn(turn) {
-    return { prompt: String(turn.prompt), response: String(turn.response), at: Math.floor(turn.timestamp.getTime()) };
+    const { prompt, response, timestamp } = turn;
+    return { prompt: String(prompt), response: String(response), at: Math.floor(timestamp.getTime()) };
   }
 
   // -- the interface (SPEC.md §2.1) ----------------------------------------------------
@@ -434,7 +440,11 @@ export class FileSessionStorage {
       id: s.id,
       createdAt: new Date(s.created).toISOString(),
       lastAccessedAt: new Date(s.accessed).toISOString(),
-      turns: s.turns.map((t) => ({ prompt: t.prompt, response: t.response, timestamp: new Date(t.at).toISOString() })),
+      turns: s.turns.map(({ prompt, response, at }) => ({
+        prompt,
+        response,
+        timestamp: new Date(at).toISOString(),
+      })),
       ...(s.cid === null ? {} : { codexConversationId: s.cid }),
     }));
     // JSON.stringify escapes lone surrogates, so the bytes are valid UTF-8.
