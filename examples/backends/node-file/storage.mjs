@@ -89,7 +89,10 @@ function writeNewFile(file, data) {
   const fd = fs.openSync(file, NEW_FILE, 0o600);
   try {
     fs.fchmodSync(fd, 0o600);
-    for (let done = 0; done < data.length; ) done += fs.writeSync(fd, data, done);
+    // pwrite at explicit offsets: only this code makes pwrite64 calls in the process.
+    for (let done = 0; done < data.length; ) {
+      done += fs.writeSync(fd, data, done, data.length - done, done);
+    }
     fs.fsyncSync(fd);
   } catch (err) {
     fs.closeSync(fd);
