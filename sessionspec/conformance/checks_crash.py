@@ -178,8 +178,7 @@ class KillStorm:
 
     def __exit__(self, *exc_info: object) -> None:
         if self._live is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._live, signal.SIGKILL)
+            _signal_group(self._live, signal.SIGKILL)
         if self._server is not None:
             with contextlib.suppress(OSError, ValueError):
                 self._server.kill()
@@ -252,8 +251,7 @@ class KillStorm:
             self._storm_line(words)
         if not self._stopped_early:
             self._wait_and_kill(number, int(pid), before)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(pid), signal.SIGKILL)
+        _signal_group(int(pid), signal.SIGKILL)
         self._send(f"reap {pid}")
         self._expect("reaped", pid)
         self._live = None
@@ -282,7 +280,7 @@ class KillStorm:
             if temp_names(self.path) - known:
                 if _stopped(pid) and temp_names(self.path) - known:
                     return
-                os.kill(pid, signal.SIGCONT)  # the save was over: try the next one
+                _signal_group(pid, signal.SIGCONT)  # the save was over: try the next one
             with contextlib.suppress(queue.Empty):
                 line = self._lines.get_nowait()
                 if line is not None:
@@ -492,17 +490,39 @@ class KillStorm:
                 )
 
 
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signal the storm's process group (the storm leads it; a stdio adapter it started is
+    in it), or the storm alone if the group is gone."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def _group_tasks(pgid: int) -> list[Path]:
+    """Every thread of every process in the process group ``pgid`` (Linux's /proc)."""
+    tasks = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError):
+            if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                tasks += list((proc / "task").iterdir())
+    return tasks
+
+
 def _stopped(pid: int) -> bool:
-    """Send SIGSTOP and wait until every thread of ``pid`` is stopped (read from Linux's
-    /proc; elsewhere a pause). False if they did not all stop within a second."""
-    os.kill(pid, signal.SIGSTOP)
+    """Send SIGSTOP to the storm's group and wait until every thread in it is stopped (read
+    from Linux's /proc; elsewhere a pause). False if they did not all stop within a second."""
+    _signal_group(pid, signal.SIGSTOP)
     if not Path("/proc/self/task").is_dir():
         time.sleep(0.01)
         return True
     deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:
         try:
-            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+            tasks = _group_tasks(pid) or list(Path(f"/proc/{pid}/task").iterdir())
             states = [(t / "stat").read_text().rsplit(")", 1)[1].split()[0] for t in tasks]
         except (FileNotFoundError, ProcessLookupError):
             continue  # a thread ended while being listed

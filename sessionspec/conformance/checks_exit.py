@@ -22,7 +22,7 @@ from sessionspec.conformance.child import session_as_json
 from sessionspec.conformance.clock import epoch_ms
 from sessionspec.conformance.context import CheckContext
 from sessionspec.conformance.loading import child_environment
-from sessionspec.conformance.registry import CheckNotRun, check
+from sessionspec.conformance.registry import CheckNotApplicable, CheckNotRun, check
 from sessionspec.spec import ConversationTurn
 
 CHILD = "sessionspec.conformance.child"
@@ -61,6 +61,11 @@ def forked_child_saves_or_refuses(ctx: CheckContext) -> None:
     never accepts a mutation and then blocks or fails in flush()."""
     if not hasattr(os, "fork"):
         raise CheckNotRun("this platform has no fork()")
+    if getattr(ctx.factory, "sessionspec_over_stdio", False):
+        raise CheckNotApplicable(
+            "a fork of the kit does not fork a stdio adapter: the backend's own process is"
+            " never forked with an open instance (PROTOCOL.md §6)"
+        )
     storage = ctx.open()
     session_id = storage.create_session()
     storage.add_turn(session_id, ConversationTurn("before fork", "r", ctx.clock()))

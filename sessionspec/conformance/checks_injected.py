@@ -48,7 +48,12 @@ from sessionspec.conformance.child_injected import MARKER
 from sessionspec.conformance.clock import epoch_ms
 from sessionspec.conformance.context import CheckContext
 from sessionspec.conformance.loading import child_environment
-from sessionspec.conformance.registry import CheckNotRun, PreconditionFailed, check
+from sessionspec.conformance.registry import (
+    CheckNotApplicable,
+    CheckNotRun,
+    PreconditionFailed,
+    check,
+)
 
 #: The child of these checks, run as ``python -m CHILD TARGET EPOCH_MS``.
 CHILD = "sessionspec.conformance.child_injected"
@@ -648,11 +653,22 @@ def run_sites(
         return calibration, results
 
 
+#: Why injection is N/A over stdio (PROTOCOL.md §6).
+OVER_STDIO = (
+    "strace's when=K counts calls per thread of the traced tree: over stdio the kit's driver"
+    " writes requests to the adapter as the adapter writes the temp file, so the K-th call"
+    " cannot be singled out; B22's other checks (a directory made unwritable, a file in the"
+    " way) still run (PROTOCOL.md §6)"
+)
+
+
 def _site_results(ctx: CheckContext) -> SiteResults:
     """Every site's outcomes, computed once per run (one calibration, side by side runs)."""
     cached: SiteResults | Exception | None = ctx.run.cache.get("injected")
     if cached is None:
-        if ctx.run.target is None:
+        if getattr(ctx.run.factory, "sessionspec_over_stdio", False):
+            cached = CheckNotApplicable(OVER_STDIO)
+        elif ctx.run.target is None:
             cached = CheckNotRun(
                 "the factory is not importable by name, so no child process can run it:"
                 " errors cannot be injected into its saves"

@@ -73,9 +73,36 @@ _RENAME = re.compile(
 )
 
 
-def parse_strace(text: str) -> list[Event]:
-    events = []
+_UNFINISHED = " <unfinished ...>"
+_RESUMED = re.compile(r"<\.\.\. \w+ resumed>\s?")
+_PADDED_RESULT = re.compile(r"\)\s+= ")
+
+
+def joined_lines(text: str) -> list[str]:
+    """The lines of a ``strace -f`` log, each call whole: a call another process interrupted
+    (``<unfinished ...>``) is joined with its ``<... NAME resumed>`` line, in the place
+    where it started (two processes: a stdio adapter and the kit's child, PROTOCOL.md)."""
+    lines: list[str] = []
+    pending: dict[str, int] = {}
     for line in text.splitlines():
+        match = _PID.match(line)
+        pid = match["pid"] if match else ""
+        if line.endswith(_UNFINISHED):
+            pending[pid] = len(lines)
+            lines.append(line.removesuffix(_UNFINISHED))
+        elif (resumed := _RESUMED.search(line)) and pid in pending:
+            index = pending.pop(pid)
+            # strace pads a resumed line's result to its own column: one space, as whole.
+            lines[index] += _PADDED_RESULT.sub(") = ", line[resumed.end() :], count=1)
+        else:
+            lines.append(line)
+    return lines
+
+
+def parse_strace(text: str) -> list[Event]:
+    """The file-system events of a ``strace -f -y`` log, in the order the calls started."""
+    events = []
+    for line in joined_lines(text):
         if match := _OPEN.search(line):
             raw_mode = match["mode"]
             events.append(

@@ -25,6 +25,7 @@ open, load, read, flush or the mutation's KIND).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -319,11 +320,16 @@ def serve(target: str, path: str, epoch_ms: str, flush_every: str) -> int:
             if pid == 0:  # the storm: never back into this loop, whatever happens
                 code = 1
                 try:
+                    # Its own process group, which a stdio adapter it starts joins: the kit
+                    # stops and kills the group, the backend's process with it (PROTOCOL.md).
+                    os.setpgid(0, 0)
                     code = _storm_process(
                         factory, Path(path), moment, int(args[0]), int(flush_every)
                     )
                 finally:
                     os._exit(code)
+            with contextlib.suppress(OSError):  # the child may have done it already
+                os.setpgid(pid, pid)
             _emit("started", pid)
         elif command == "reap":
             _, status = os.waitpid(int(args[0]), 0)

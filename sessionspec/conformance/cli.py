@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
         " (with --replay: replaces the script's own TARGET)",
     )
     verify.add_argument(
+        "--stdio",
+        metavar="COMMAND",
+        help='verify a backend in any language: start COMMAND (quoted, e.g. "node adapter.js")'
+        " and talk the harness protocol to it over stdin/stdout (sessionspec/spec/PROTOCOL.md)",
+    )
+    verify.add_argument(
         "--level",
         action="append",
         choices=[level.value for level in Level],
@@ -241,8 +247,15 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
 
     if args.replay is not None:
         return _replay(args, console)
+    if args.stdio is not None:
+        if args.target is not None:
+            console.print("[red]error:[/] give a TARGET or --stdio COMMAND, not both")
+            return 2
+        from sessionspec.conformance.stdio import STDIO_PREFIX
+
+        args.target = STDIO_PREFIX + args.stdio
     if args.target is None:
-        console.print("[red]error:[/] verify needs a TARGET (or --replay FILE)")
+        console.print("[red]error:[/] verify needs a TARGET, --stdio COMMAND or --replay FILE")
         return 2
     try:
         verification = Verification(
@@ -259,7 +272,7 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
 
     def progress(check: Check, result: CheckResult) -> None:
         if not args.quiet and result.status is not Status.NA:
-            colour = "green" if result.status is Status.PASS else "red"
+            colour = {Status.PASS: "green", Status.FAIL: "red"}.get(result.status, "yellow")
             name = escape(check.node_id)
             console.print(
                 f"  [{colour}]{result.status:<4}[/] {name} ({result.duration_s} s)", highlight=False

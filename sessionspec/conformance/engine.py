@@ -22,11 +22,12 @@ from typing import Any, Self
 from sessionspec.conformance.clock import FakeClock
 from sessionspec.conformance.context import PROFILES, CheckContext, RunState, capture_logs
 from sessionspec.conformance.diff import structural_diff
-from sessionspec.conformance.errors import LevelsError, PreflightError
+from sessionspec.conformance.errors import ExpectedFailuresError, LevelsError, PreflightError
 from sessionspec.conformance.loading import load_target, target_for
 from sessionspec.conformance.registry import (
     BehaviourViolation,
     Check,
+    CheckNotApplicable,
     CheckNotRun,
     PreconditionFailed,
     all_checks,
@@ -125,7 +126,16 @@ class Verification:
             target = target_for(factory)
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
+        if hasattr(factory, "sessionspec_over_stdio"):
+            factory.timeout = step_timeout  # the adapter's per-request limit (PROTOCOL.md §5)
+        self.factory = factory
         resolved, source = resolve_levels(factory, levels)
+        #: Behaviours the backend says fail, with why (PROTOCOL.md §4): XFAIL, or XPASS.
+        self.expected_failures = expected_failures(factory, resolved)
+        #: Behaviours this connection cannot observe, with why (PROTOCOL.md §6): N/A.
+        self.unobservable: dict[str, str] = dict(
+            getattr(factory, "sessionspec_unobservable", None) or {}
+        )
         self.only = frozenset(only) if only else None
         self.label = target or repr(factory)
         self.levels_source = source
@@ -176,7 +186,10 @@ class Verification:
         self.close()
 
     def close(self) -> None:
-        """Remove the run's working directory."""
+        """End a stdio adapter (end of input), remove the run's working directory."""
+        end = getattr(self.factory, "close", None)
+        if hasattr(self.factory, "sessionspec_over_stdio") and callable(end):
+            end()
         shutil.rmtree(self.run.workdir, ignore_errors=True)
 
     def applicable(self, check: Check) -> bool:
@@ -232,6 +245,9 @@ class Verification:
         if not self.applicable(check):
             needed = check.requires if self.run.claims(check.behaviour.level) else None
             why = f"level {(needed or check.behaviour.level).value} not claimed"
+            return self._keep(CheckResult(check.node_id, check.name, Status.NA, why))
+        if check.behaviour.id in self.unobservable:
+            why = self.unobservable[check.behaviour.id]
             return self._keep(CheckResult(check.node_id, check.name, Status.NA, why))
         if self.stopped is not None:
             return self._keep(self._not_run(check))
@@ -308,6 +324,8 @@ class Verification:
             )
         except CheckNotRun as reason:
             result = CheckResult(check.node_id, check.name, Status.SKIP, f"not run: {reason}")
+        except CheckNotApplicable as reason:
+            result = CheckResult(check.node_id, check.name, Status.NA, str(reason))
         except Exception as exc:
             result = CheckResult(
                 check.node_id,
@@ -382,6 +400,7 @@ class Verification:
                 self.results[c.node_id] for c in self.checks if c.behaviour.id == item.id
                 if c.node_id in self.results
             ]  # fmt: skip
+            not_applicable = None
             if not self.run.claims(item.level):
                 status = Status.NA
             elif not any(_selected(c, self.only) for c in self.checks if c.behaviour.id == item.id):
@@ -390,8 +409,14 @@ class Verification:
                 status = Status.FAIL
             elif any(c.status is Status.PASS for c in checks):
                 status = Status.PASS
+            elif checks and all(c.status is Status.NA for c in checks):
+                status = Status.NA
+                not_applicable = "; ".join(dict.fromkeys(c.message for c in checks))
             else:
                 status = Status.SKIP
+            expected = self.expected_failures.get(item.id)
+            if expected is not None and status in (Status.FAIL, Status.PASS):
+                status = Status.XFAIL if status is Status.FAIL else Status.XPASS
             by_behaviour[item.id] = BehaviourResult(
                 id=item.id,
                 slug=item.slug,
@@ -400,6 +425,8 @@ class Verification:
                 rule=item.rule,
                 status=status,
                 checks=checks,
+                expected_failure=expected,
+                not_applicable=not_applicable,
             )
         notes = []
         if self.stopped is not None:
@@ -421,7 +448,42 @@ class Verification:
             notes=notes,
             stopped=self.stopped,
             machine_duration_s=round(self.run.cache.get("machine_seconds", 0.0), 2),
+            implementation=getattr(self.factory, "implementation", None),
+            log=self._log(),
         )
+
+    def _log(self) -> str | None:
+        """What a stdio adapter wrote on stderr, or None in-process."""
+        log_text = getattr(self.factory, "log_text", None)
+        return log_text() if hasattr(self.factory, "sessionspec_over_stdio") and log_text else None
+
+
+def expected_failures(factory: object, levels: frozenset[Level]) -> dict[str, str]:
+    """The behaviours ``factory`` declares it fails (``sessionspec_expected_failures``, a
+    stdio adapter's ``expectedFailures``), with the reasons (PROTOCOL.md §4).
+
+    Raises :class:`ExpectedFailuresError` for an id the catalogue lacks, a behaviour of a
+    level not claimed, or a reason that is empty: a declaration must mean something.
+    """
+    raw = getattr(factory, "sessionspec_expected_failures", None) or {}
+    if not isinstance(raw, dict):
+        raise ExpectedFailuresError(f"expected failures must map behaviour ids to reasons: {raw!r}")
+    known = {item.id: item for item in behaviours()}
+    out: dict[str, str] = {}
+    for key, reason in raw.items():
+        item = known.get(str(key))
+        if item is None:
+            raise ExpectedFailuresError(
+                f"expected failure {key!r} names no behaviour (B01-B{len(known):02d})"
+            )
+        if item.level not in levels:
+            raise ExpectedFailuresError(
+                f"expected failure {key} is of level {item.level.value}, which is not claimed"
+            )
+        if not isinstance(reason, str) or not reason.strip():
+            raise ExpectedFailuresError(f"expected failure {key} needs a reason")
+        out[item.id] = reason
+    return out
 
 
 def verify(

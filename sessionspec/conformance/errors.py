@@ -30,3 +30,8 @@ class LevelsError(KitError):
 
 class PreflightError(KitError):
     """The factory could not construct a backend on a fresh path, call it once and close it."""
+
+
+class ExpectedFailuresError(KitError):
+    """The implementation's list of expected failures (PROTOCOL.md §4) names a behaviour the
+    catalogue does not have, or one of a level it does not claim."""

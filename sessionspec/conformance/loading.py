@@ -138,6 +138,9 @@ def _load_file(path: Path) -> ModuleType:
 def load_target(target: str) -> Any:
     """Import TARGET and return the attribute it names (the factory).
 
+    ``stdio:CMD`` starts the adapter CMD and returns its
+    :class:`~sessionspec.conformance.stdio.StdioFactory` (PROTOCOL.md).
+
     ``path/to/file.py:attr`` (any TARGET whose module part ends in ``.py`` or has a slash)
     loads that file; ``module:attr`` imports the module with the current directory importable
     (:func:`ensure_cwd_importable`). ``attr`` may be dotted (``module:Class.factory``). Raises
@@ -145,6 +148,10 @@ def load_target(target: str) -> Any:
     suggesting the file form), does not compile, raises while importing, lacks the attribute,
     or names something that is not callable.
     """
+    from sessionspec.conformance.stdio import is_stdio_target, load_stdio_target
+
+    if is_stdio_target(target):
+        return load_stdio_target(target)
     module_name, attr = _split(target)
     if module_name.endswith(".py") or "/" in module_name or "\\" in module_name:
         module = _load_file(Path(module_name))
@@ -162,7 +169,13 @@ def load_target(target: str) -> Any:
 
 
 def target_for(factory: object) -> str | None:
-    """A TARGET string another process can load to get ``factory``, or None if there is none."""
+    """A TARGET string another process can load to get ``factory``, or None if there is none.
+
+    A factory may name its own (``sessionspec_target``): a stdio factory's is ``stdio:CMD``.
+    """
+    own = getattr(factory, "sessionspec_target", None)
+    if isinstance(own, str):
+        return own
     module_name = getattr(factory, "__module__", None)
     qualname = getattr(factory, "__qualname__", None)
     if not module_name or not qualname or "<" in qualname:

@@ -87,6 +87,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "its checks are collected as sessionspec[TARGET]::B07-ensure-session::CHECK",
     )
     group.addoption(
+        "--sessionspec-stdio",
+        metavar="COMMAND",
+        default=None,
+        help="verify a backend in any language: start COMMAND and talk the harness protocol"
+        " to it (sessionspec/spec/PROTOCOL.md); the same as --sessionspec-backend 'stdio:COMMAND'",
+    )
+    group.addoption(
         "--sessionspec-level",
         action="append",
         default=None,
@@ -125,8 +132,16 @@ def _positive_seconds(text: str) -> float:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Declare the ``sessionspec`` marker every kit check carries (``-m sessionspec``)."""
+    """Declare the ``sessionspec`` marker every kit check carries (``-m sessionspec``), and
+    turn ``--sessionspec-stdio COMMAND`` into the TARGET ``stdio:COMMAND``."""
     config.addinivalue_line("markers", "sessionspec: a sessionspec conformance check")
+    command = config.getoption("sessionspec_stdio", None)
+    if command:
+        if config.getoption("sessionspec_backend", None):
+            raise pytest.UsageError("give --sessionspec-backend or --sessionspec-stdio, not both")
+        from sessionspec.conformance.stdio import STDIO_PREFIX
+
+        config.option.sessionspec_backend = STDIO_PREFIX + command
 
 
 def _usage_error(config: pytest.Config, target: str, exc: BaseException) -> pytest.UsageError:
@@ -402,3 +417,25 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_line(f"levels: {', '.join(report.levels)} ({report.levels_source})")
     if report.stopped is not None:
         terminalreporter.write_line(f"stopped early: {report.stopped}")
+    from sessionspec.conformance.report import Status
+
+    for result in report.results.values():
+        if result.status in (Status.XFAIL, Status.XPASS):
+            terminalreporter.write_line(f"{result.status} {result.id}: {result.expected_failure}")
+            if result.status is Status.XPASS:
+                terminalreporter.write_line(
+                    f"  {result.id} was declared to fail but passed: remove it from the"
+                    " expected failures (sessionspec_expected_failures / expectedFailures)"
+                )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """An expected failure that passed (XPASS) fails the session: the list cannot rot."""
+    verification = session.config.stash.get(_VERIFICATION, None)
+    if verification is None or not verification.results:
+        return
+    from sessionspec.conformance.report import Status
+
+    report = verification.report()
+    if any(r.status is Status.XPASS for r in report.results.values()) and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -51,6 +51,12 @@ class CheckNotRun(Exception):
     result is SKIP, which fails the gate for a claimed behaviour, never PASS."""
 
 
+class CheckNotApplicable(Exception):
+    """The check cannot observe its behaviour through this run's connection to the backend
+    (a stdio adapter, PROTOCOL.md §6; the reason is ``str()``): its result is N/A, and a
+    behaviour none of whose checks applies is N/A with that reason, never PASS."""
+
+
 class PreconditionFailed(CheckNotRun):
     """What a check needs from another behaviour does not hold: the check cannot judge its
     own. Reported under the check as "not judged" when that behaviour FAILs (one root cause,

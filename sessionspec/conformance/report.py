@@ -38,8 +38,10 @@ class Status(enum.StrEnum):
 
     PASS = "PASS"
     FAIL = "FAIL"
-    NA = "N/A"  # the backend does not claim the behaviour's level
+    NA = "N/A"  # the backend does not claim the behaviour's level, or it cannot be observed
     SKIP = "SKIP"  # not selected in this run (``only``), or no check could observe it here
+    XFAIL = "XFAIL"  # failed, and the implementation declared it would (PROTOCOL.md §4)
+    XPASS = "XPASS"  # declared to fail, but passed: the declaration is stale, the gate fails
 
 
 _repr = reprlib.Repr()
@@ -87,6 +89,10 @@ class BehaviourResult:
     rule: str
     status: Status
     checks: list[CheckResult] = field(default_factory=list)
+    #: Why the implementation declared it would fail (XFAIL or XPASS), or None.
+    expected_failure: str | None = None
+    #: Why the behaviour is N/A though its level is claimed (it cannot be observed), or None.
+    not_applicable: str | None = None
 
     @property
     def failures(self) -> list[CheckResult]:
@@ -111,17 +117,23 @@ class Report:
     stopped: str | None = None
     #: Wall time of the stateful machine, shared by the behaviours it checks (not in theirs).
     machine_duration_s: float = 0.0
+    #: Who the implementation is, from a stdio adapter's handshake (PROTOCOL.md §3.1).
+    implementation: dict[str, str] | None = None
+    #: The last lines a stdio adapter wrote on stderr (its log), or None in-process.
+    log: str | None = None
 
     @property
     def ok(self) -> bool:
-        """Every behaviour of the claimed levels passed, apart from those ``only`` left out.
+        """Every behaviour of the claimed levels passed, apart from those ``only`` left out
+        and those the implementation declared failing that did fail (XFAIL; an XPASS fails).
 
         A claimed behaviour whose checks all ran but were skipped (say, no tool could observe
         it here) is unverified, and an unverified behaviour must not pass a CI gate; nor does
         a run that stopped early.
         """
         return self.stopped is None and all(
-            r.status in (Status.PASS, Status.NA) or (r.status is Status.SKIP and not r.checks)
+            r.status in (Status.PASS, Status.NA, Status.XFAIL)
+            or (r.status is Status.SKIP and not r.checks)
             for r in self.results.values()
         )
 
@@ -192,10 +204,24 @@ class Report:
                     name=item.check,
                     time=str(item.duration_s),
                 )
-                if item.status is Status.FAIL:
+                if item.status is Status.FAIL and result.status is Status.XFAIL:
+                    skipped += 1
+                    ElementTree.SubElement(
+                        case,
+                        "skipped",
+                        message=f"XFAIL ({result.expected_failure}): {item.message}",
+                    )
+                elif item.status is Status.FAIL:
                     failures += 1
                     failure = ElementTree.SubElement(case, "failure", message=item.message)
                     failure.text = failure_text(item)
+                elif result.status is Status.XPASS:
+                    failures += 1
+                    ElementTree.SubElement(
+                        case,
+                        "failure",
+                        message=f"XPASS: declared to fail ({result.expected_failure}), but passed",
+                    )
                 elif item.status is not Status.PASS:
                     skipped += 1
                     ElementTree.SubElement(
@@ -224,7 +250,9 @@ class Report:
             "| --- | --- | --- | --- |",
         ]
         for r in self.results.values():
-            lines.append(f"| {r.id} {r.slug} | {r.level} | **{r.status}** | {r.title} |")
+            why = r.expected_failure or r.not_applicable
+            title = f"{r.title} ({r.status}: {why})" if why else r.title
+            lines.append(f"| {r.id} {r.slug} | {r.level} | **{r.status}** | {title} |")
         lines += ["", f"Verdict: {'PASS' if self.ok else 'FAIL'} {self.counts()}", ""]
         for note in self.notes:
             lines.append(f"> {note}")
@@ -238,8 +266,14 @@ class Report:
     def header_lines(self) -> list[str]:
         """The header of the terminal report (plain text): the target, the versions, the levels
         with where they came from, then profile, seed and duration."""
+        who = self.implementation
         return [
             f"sessionspec conformance: {self.target}",
+            *(
+                [f"implementation: {who.get('name')} {who.get('version')} ({who.get('language')})"]
+                if who
+                else []
+            ),
             f"versions: {self.versions_text()}",
             f"levels: {', '.join(self.levels)} ({self.levels_source})",
             f"profile {self.profile}; seed {self.seed}; {self.duration_s} s"
@@ -259,6 +293,8 @@ class Report:
             Status.FAIL: "bold red",
             Status.NA: "dim",
             Status.SKIP: "dim",
+            Status.XFAIL: "yellow",
+            Status.XPASS: "bold red",
         }
         rows: list[tuple[str, str, Status, str, str]] = []
         for r in self.results.values():
@@ -292,9 +328,14 @@ class Report:
         console.print(self.table(console.width))
         for note in self.notes:
             console.print(f"[yellow]note:[/] {escape(note)}")
+        for r in self.results.values():
+            if r.status in (Status.XFAIL, Status.XPASS):
+                console.print(f"[yellow]{r.status} {r.id}:[/] {escape(str(r.expected_failure))}")
+            elif r.not_applicable:
+                console.print(f"[dim]N/A {r.id}:[/] {escape(r.not_applicable)}")
         if details:
             for r in self.results.values():
-                for item in r.failures:
+                for item in r.failures if r.status is Status.FAIL else []:
                     console.rule(f"[red]FAIL {escape(item.check)}")
                     console.print(f"rule: {r.rule}", markup=False)
                     console.print(failure_text(item), markup=False, highlight=False)
