@@ -8,6 +8,8 @@ const { name, version } = JSON.parse(readFileSync(new URL('package.json', import
 let now = new Date();
 const clock = () => now; // "now" is the current request's `now` (PROTOCOL.md §2.1)
 const instances = new Map();
+// Diagnostics (SPEC.md §5) travel on stdout as their own messages (PROTOCOL.md §2.3).
+const log = (level, message) => process.stdout.write(`${JSON.stringify({ log: { level, message } })}\n`);
 
 const turnIn = (t) => ({ prompt: t.prompt, response: t.response, timestamp: new Date(t.timestamp) });
 const turnOut = (t) => ({ prompt: t.prompt, response: t.response, timestamp: t.timestamp.toISOString() });
@@ -27,7 +29,7 @@ const ops = {
     levels: ['core', 'durable', 'file-v1'],
   }),
   open: (a) => {
-    instances.set(a.instance, new FileSessionStorage(a.path, { clock }));
+    instances.set(a.instance, new FileSessionStorage(a.path, { clock, log }));
     return null;
   },
   create_session: (a, s) => s.createSession(),
@@ -46,11 +48,7 @@ const ops = {
   set_codex_conversation_id: (a, s) => s.setCodexConversationId(a.sessionId, a.conversationId) ?? null,
   get_codex_conversation_id: (a, s) => s.getCodexConversationId(a.sessionId),
   flush: (a, s) => s.flush() ?? null,
-  close: (a, s) => {
-    s.close(); // throws and keeps the instance open when the flush fails (B22)
-    instances.delete(a.instance);
-    return null;
-  },
+  close: (a, s) => s.close() ?? null, // the name stays: a second close does nothing
 };
 
 function errorOf(err) {
