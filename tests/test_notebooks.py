@@ -25,7 +25,7 @@ CELL_TIMEOUT = 180  # seconds per cell; the notebooks aim at under a minute in t
 
 
 def test_there_are_notebooks() -> None:
-    assert [p.name[:3] for p in PATHS] == ["01-", "02-", "03-", "04-", "05-"]
+    assert [p.name[:3] for p in PATHS] == ["01-", "02-", "03-", "04-", "05-", "06-"]
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
@@ -39,7 +39,10 @@ def test_notebook_runs_top_to_bottom(
     work.mkdir()
     scratch = tmp_path / "tmp"  # the notebooks' temp dirs land here, even if a cell fails
     scratch.mkdir()
+    # Notebook 06 installs the Node adapters' packages: into the user's cache, not the empty HOME.
+    node_cache = Path.home() / ".cache" / "sessionspec" / "node"
     env = {
+        "SESSIONSPEC_NODE_CACHE": str(node_cache),
         **os.environ,
         "HOME": str(home),
         "TMPDIR": str(scratch),

@@ -29,6 +29,7 @@ from sessionspec.conformance.stdio import StdioFactory
 from sessionspec.reference import FileSessionStorage, InMemorySessionStorage
 from sessionspec.spec import ValidationError
 from tests.faults.core import NonStrTypeError, Uuid1Ids
+from tests.faults.crash import DeadWritersTempsStay
 from tests.faults.files import MoveAsideNotWarned
 
 pytest_plugins = ("pytester",)
@@ -73,13 +74,19 @@ def test_reference_over_stdio_gets_the_in_process_verdicts() -> None:
 
 @pytest.mark.parametrize(
     ("fault", "behaviour"),
-    [(Uuid1Ids, "B01"), (NonStrTypeError, "B08"), (MoveAsideNotWarned, "B13")],
-    ids=["core", "error-kind", "diagnostics"],
+    [
+        (Uuid1Ids, "B01"),
+        (NonStrTypeError, "B08"),
+        (MoveAsideNotWarned, "B13"),
+        (DeadWritersTempsStay, "B31"),
+    ],
+    ids=["core", "error-kind", "diagnostics", "kills-reach-the-adapter"],
 )
 def test_faults_over_stdio_fail_their_behaviour(fault: type, behaviour: str) -> None:
     """A seeded fault served over stdio fails the behaviour it breaks: the protocol carries
     return values, error kinds (a TypeError is not a ValidationError) and the backend's
-    WARNINGs (B13 wants one naming the backup)."""
+    WARNINGs (B13 wants one naming the backup); B31's kills land in the adapter's process
+    (its temp files stay), not only in the kit's child that drives it."""
     target = f"{fault.__module__}:{fault.__qualname__}"
     report = verify("stdio:" + serve(target), profile="smoke", only=[behaviour])
     assert report.results[behaviour].status is Status.FAIL
