@@ -237,9 +237,19 @@ class Report:
     def to_markdown(self) -> str:
         """A Markdown page: the target, the versions, levels and profile, then one table row
         per behaviour, the verdict, and a section per failed check with its rule."""
+        who = self.implementation
         lines = [
             f"# sessionspec conformance: `{self.target}`",
             "",
+            *(
+                [
+                    f"Implementation: {who.get('name')} {who.get('version')}"
+                    f" ({who.get('language')}).",
+                    "",
+                ]
+                if who
+                else []
+            ),
             f"Versions: {self.versions_text()}.",
             "",
             f"Levels: {', '.join(self.levels)} ({self.levels_source}). "
@@ -260,6 +270,15 @@ class Report:
             for item in r.failures:
                 lines += [f"## {item.check}", "", f"Rule: {r.rule}", "", "```text"]
                 lines += [failure_text(item), "```", ""]
+        if self.log:
+            lines += [
+                "## The adapter's log (stderr, last lines)",
+                "",
+                "```text",
+                self.log,
+                "```",
+                "",
+            ]
         return "\n".join(lines)
 
     # -- terminal --------------------------------------------------------------------------
