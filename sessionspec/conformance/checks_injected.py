@@ -671,7 +671,15 @@ def run_sites(
         if raised:
             # Without a fault every flush() must succeed (B21): no failure to judge then.
             raise PreconditionFailed("B21", f"flush() raised without any fault: {raised[0]}")
-        calibration = calibrate(run.report, run.log, path)
+        try:
+            calibration = calibrate(run.report, run.log, path)
+        except RuntimeError as exc:  # the marks are missing
+            if not serving.over_stdio:
+                raise
+            raise CheckNotRun(
+                f"{exc}: over stdio they are requests, which the adapter must read with read"
+                " (PROTOCOL.md §6)"
+            ) from exc
         results: SiteResults = {}
         jobs: list[tuple[Site, Path]] = []
         for site in sites:
