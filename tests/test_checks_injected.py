@@ -1,12 +1,26 @@
 """How the injected-EIO checks of B22 read strace logs (sessionspec/conformance/
 checks_injected.py): lines as strace 6.1 writes them with ``-f -y``, the calls of the real
-runs being the fault gate's (tests/test_fault_gate.py)."""
+runs being the fault gate's (tests/test_fault_gate.py); and one real run over stdio."""
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import sys
 from pathlib import Path
+from typing import Any
 
-from sessionspec.conformance.checks_injected import calibrate, find_sites, parse_calls
+import pytest
+
+from sessionspec.conformance.checks_injected import (
+    FSYNC,
+    calibrate,
+    find_sites,
+    parse_calls,
+    run_sites,
+)
+from sessionspec.conformance.clock import EPOCH
+from sessionspec.conformance.stdio import StdioFactory
 
 STORE = Path("/tmp/k/store/sessions.json")
 TEMP = "/tmp/k/store/sessions.json.shared-7-ab.tmp"
@@ -93,3 +107,52 @@ def test_a_save_without_its_rename_needs_b19() -> None:
     log = "\n".join(line for line in _log().splitlines() if "rename(" not in line)
     _, missing = find_sites(parse_calls(log), STORE)
     assert {failed.behaviour_id for failed in missing.values()} == {"B19"}
+
+
+def _request(pid: int, number: int, name: str) -> str:
+    return (
+        f'{pid} read(0<pipe:[7]>, "{{\\"id\\": {number}, \\"op\\": \\"get_session\\",'
+        f' \\"args\\": {{\\"instance\\": \\"s1\\", \\"sessionId\\":'
+        f' \\"sessionspec-marker-{name}\\"}}}}\\n", 8192) = 120'
+    )
+
+
+def test_over_stdio_the_marks_are_requests_the_adapter_reads() -> None:
+    # The kit's process is not traced, only the adapter: no openat marker, a request instead.
+    log = _log()
+    for number, name in enumerate(("save-1", "save-2", "save-3", "saved")):
+        log = log.replace(_mark(name), _request(10, number + 3, name))
+    assert "nonexistent-sessionspec-marker" not in log
+    targets = calibrate({}, log, STORE).targets
+    assert {key: (t.syscall, t.ordinal) for key, t in targets.items()} == {
+        "write": ("write", 2),
+        "fsync": ("fsync", 4),
+        "rename": ("rename", 2),
+        "directory-fsync": ("fsync", 5),
+    }
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+def test_over_stdio_a_swallowed_fsync_error_is_caught(tmp_path: Path) -> None:
+    """One real site over stdio (the adapter alone under strace): a backend that ignores a
+    failed fsync of its temp file fails B22."""
+    command = shlex.join(
+        [sys.executable, "-m", "sessionspec.conformance.stdio_server",
+         "tests.faults.injected:FsyncErrorSwallowed"]
+    )  # fmt: skip
+    factory = StdioFactory(command)
+
+    def open_store(path: Path) -> Any:
+        return factory(path, clock=lambda: EPOCH)
+
+    try:
+        _, results = run_sites(
+            "stdio:" + command, 1_700_000_000_000, tmp_path, open_store, sites=(FSYNC,)
+        )
+    finally:
+        factory.close()
+    outcomes = results["fsync"]
+    assert isinstance(outcomes, list), outcomes
+    (outcome,) = outcomes
+    assert not outcome.raised
+    assert any("returned normally" in problem for problem in outcome.problems)

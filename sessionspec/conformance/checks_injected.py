@@ -22,6 +22,15 @@ shows which call was failed: a run whose injection missed its target is not judg
 strace attaches to a process forked from one that imported the backend already (``-p``), so a
 run costs milliseconds, not a Python start: the five runs of the ``smoke`` profile (one
 calibration, one per site) cost about 0.5 s of CPU in all, 0.55 s of wall time when idle.
+
+Over stdio (TARGET ``stdio:CMD``, PROTOCOL.md §6) the forked run drives an adapter of its own,
+started under strace (``SESSIONSPEC_STDIO_WRAP``): strace traces the adapter and its threads
+and children only, never the kit's process that writes the requests. The marks are then
+requests the adapter reads (``read`` is traced too, ``-s`` long enough to show them). The
+adapter's writes of its responses count like any other: a backend that writes the temp file
+with ``write`` from another thread than the one that writes the responses cannot be targeted
+(the site is not run, with the reason). An adapter start costs what it costs (the reference's
+Python adapter ~0.3 s, under strace): about 1-2 s of wall time for the five runs.
 """
 
 from __future__ import annotations
@@ -44,16 +53,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from sessionspec.conformance.child import session_as_json
-from sessionspec.conformance.child_injected import MARKER
+from sessionspec.conformance.child_injected import MARKER, MARKER_ID
 from sessionspec.conformance.clock import epoch_ms
 from sessionspec.conformance.context import CheckContext
 from sessionspec.conformance.loading import child_environment
 from sessionspec.conformance.registry import (
-    CheckNotApplicable,
     CheckNotRun,
     PreconditionFailed,
     check,
 )
+from sessionspec.conformance.stdio import is_stdio_target
 
 #: The child of these checks, run as ``python -m CHILD TARGET EPOCH_MS``.
 CHILD = "sessionspec.conformance.child_injected"
@@ -61,6 +70,11 @@ WRITES = ("write", "pwrite64", "writev", "pwritev", "pwritev2")
 SYNCS = ("fsync", "fdatasync")
 RENAMES = ("rename", "renameat", "renameat2")
 STRACE_CALLS = ",".join(("openat", *WRITES, *SYNCS, *RENAMES))
+#: Over stdio the adapter's reads of its requests are traced too: the marks are requests.
+READS = ("read",)
+STRACE_CALLS_OVER_STDIO = ",".join((STRACE_CALLS, *READS))
+#: strace's -s over stdio: enough of a read to show the marker request's session id.
+STRACE_STRING = 256
 #: Runs per site, by profile: one judges a deterministic backend; more, a flaky one.
 RUNS_PER_SITE = {"smoke": 1, "ci": 1, "thorough": 3}
 #: Traced runs side by side: each mostly waits for the disk (fsync).
@@ -157,13 +171,19 @@ def parse_calls(text: str) -> list[Call]:
     return calls
 
 
+_REQUEST_MARK = re.compile(re.escape(MARKER_ID) + r"(?P<name>[\w-]+)")
+
+
 def _marks(calls: list[Call]) -> dict[str, int]:
-    """Index in ``calls`` of each marker the child left."""
+    """Index in ``calls`` of each marker the child left: an openat of ``MARKER/<name>`` in the
+    child, or, over stdio, the adapter's read of the request that names it."""
     found = {}
     for index, call in enumerate(calls):
         if call.name == "openat" and f'"{MARKER}/' in call.args:
             name = call.args.split(f'"{MARKER}/', 1)[1].split('"', 1)[0]
             found[name] = index
+        elif call.name in READS and call.ok and (match := _REQUEST_MARK.search(call.args)):
+            found.setdefault(match["name"], index)
     return found
 
 
@@ -323,6 +343,8 @@ class Server:
             stderr=self._stderr, text=True,
         )  # fmt: skip
         self._count = 0
+        #: Over stdio a run starts its adapter under strace: only the adapter is traced.
+        self.over_stdio = is_stdio_target(target)
 
     def start(self, path: Path, inject: Target | None) -> Callable[[], Run]:
         """Fork a run on ``path`` under strace (failing ``inject``, B22); returns its
@@ -333,7 +355,14 @@ class Server:
         stdin, stdout = self.process.stdin, self.process.stdout
         if stdin is None or stdout is None:
             raise RuntimeError("the serving child has no pipes")
-        stdin.write(f"{path}\t{go}\t{out}\n")
+        wrap = ""
+        if self.over_stdio:
+            command = [self.strace, "-f", "-y", "-s", str(STRACE_STRING), "-o", str(log),
+                       "-e", f"trace={STRACE_CALLS_OVER_STDIO}"]  # fmt: skip
+            if inject is not None:
+                command += ["-e", f"inject={inject.syscall}:error=EIO:when={inject.ordinal}"]
+            wrap = "\t" + json.dumps([*command, "--"])
+        stdin.write(f"{path}\t{go}\t{out}{wrap}\n")
         stdin.flush()
         # Bounded: a target whose import hangs must not hang the kit.
         # A selector, not select(): in a long test run descriptors pass 1024, which select()
@@ -345,6 +374,10 @@ class Server:
         if not line.strip().isdigit():
             raise RuntimeError(f"the serving child did not start a run: {self.stderr()}")
         pid = int(line)
+        if self.over_stdio:
+            go.touch()  # the run's adapter starts under strace: nothing to attach to
+            deadline = time.monotonic() + RUN_TIMEOUT
+            return lambda: self._finish_over_stdio(pid, out, log, deadline)
         command = [self.strace, "-f", "-y", "-o", str(log), "-e", f"trace={STRACE_CALLS}"]
         if inject is not None:
             command += ["-e", f"inject={inject.syscall}:error=EIO:when={inject.ordinal}"]
@@ -384,6 +417,25 @@ class Server:
             return Run(None, text, f"strace could not attach: {(said + errors).strip()[-500:]}")
         if not out.exists():
             return Run(None, text, f"the run wrote no report: {self.stderr()[-2000:]}")
+        report: dict[str, Any] = json.loads(out.read_text())
+        return Run(report, text)
+
+    def _finish_over_stdio(self, pid: int, out: Path, log: Path, deadline: float) -> Run:
+        """Wait for a run over stdio: its ``.done`` file comes once its adapter (and the
+        strace it runs under) ended and its report is written."""
+        done = Path(f"{out}.done")
+        while not done.exists():
+            if time.monotonic() > deadline:
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, 9)  # the run's group: the run, its strace, its adapter
+                return Run(None, "", f"{HUNG} {RUN_TIMEOUT} s: a flush() or close() hangs")
+            time.sleep(0.002)
+        why = done.read_text(errors="replace")
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if "hung: the adapter did not answer" in why:
+            return Run(None, text, f"{HUNG} the step timeout: {why[:500]}")
+        if not out.exists():
+            return Run(None, text, f"the run wrote no report: {why[-2000:]}")
         report: dict[str, Any] = json.loads(out.read_text())
         return Run(report, text)
 
@@ -619,7 +671,15 @@ def run_sites(
         if raised:
             # Without a fault every flush() must succeed (B21): no failure to judge then.
             raise PreconditionFailed("B21", f"flush() raised without any fault: {raised[0]}")
-        calibration = calibrate(run.report, run.log, path)
+        try:
+            calibration = calibrate(run.report, run.log, path)
+        except RuntimeError as exc:  # the marks are missing
+            if not serving.over_stdio:
+                raise
+            raise CheckNotRun(
+                f"{exc}: over stdio they are requests, which the adapter must read with read"
+                " (PROTOCOL.md §6)"
+            ) from exc
         results: SiteResults = {}
         jobs: list[tuple[Site, Path]] = []
         for site in sites:
@@ -653,22 +713,11 @@ def run_sites(
         return calibration, results
 
 
-#: Why injection is N/A over stdio (PROTOCOL.md §6).
-OVER_STDIO = (
-    "strace's when=K counts calls per thread of the traced tree: over stdio the kit's driver"
-    " writes requests to the adapter as the adapter writes the temp file, so the K-th call"
-    " cannot be singled out; B22's other checks (a directory made unwritable, a file in the"
-    " way) still run (PROTOCOL.md §6)"
-)
-
-
 def _site_results(ctx: CheckContext) -> SiteResults:
     """Every site's outcomes, computed once per run (one calibration, side by side runs)."""
     cached: SiteResults | Exception | None = ctx.run.cache.get("injected")
     if cached is None:
-        if getattr(ctx.run.factory, "sessionspec_over_stdio", False):
-            cached = CheckNotApplicable(OVER_STDIO)
-        elif ctx.run.target is None:
+        if ctx.run.target is None:
             cached = CheckNotRun(
                 "the factory is not importable by name, so no child process can run it:"
                 " errors cannot be injected into its saves"

@@ -19,6 +19,16 @@ of its own (the report), at the end. Three saves, each ending in ``flush()``:
 
 Before each the child opens a path that does not exist (:func:`mark`): a call strace logs, so
 the parent can tell which calls belong to which save.
+
+Over stdio (TARGET ``stdio:CMD``) a request line has a fourth field, a JSON list: the argv
+prefix (strace and its options) the run starts its own adapter under
+(``SESSIONSPEC_STDIO_WRAP``), so that strace traces the adapter alone, not this process that
+drives it. A mark is then also a request the adapter reads (``get_session`` of the id
+``MARKER_ID + name``, a session that never exists), which its strace log shows. The run ends
+its adapter (and so strace) before it writes its report, then creates ``REPORT_FILE.done``
+(holding why, when the run failed): the parent waits for that file. Such a run is the leader
+of a process group, its adapter a member: a run that failed, or that the parent finds hung,
+is killed with its whole group.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import contextlib
 import ctypes
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -39,10 +50,13 @@ from typing import Any
 from sessionspec.conformance.child import session_as_json
 from sessionspec.conformance.clock import EPOCH
 from sessionspec.conformance.loading import load_target
+from sessionspec.conformance.stdio import WRAP_VARIABLE
 from sessionspec.spec import ConversationTurn, SessionStorage
 
 #: Never created: opening ``MARKER/<name>`` only leaves a line in the strace log.
 MARKER = "/nonexistent-sessionspec-marker"
+#: Over stdio, ``get_session(MARKER_ID + name)``: a request the adapter's strace log shows.
+MARKER_ID = "sessionspec-marker-"
 #: The markers, in the order the scenario leaves them.
 MARKS = ("save-1", "save-2", "save-3", "saved")
 SESSION_ID = "injected-session"
@@ -52,11 +66,14 @@ PR_SET_PTRACER_ANY = 2**64 - 1  # (unsigned long) -1
 GO_TIMEOUT = 60.0
 
 
-def mark(name: str) -> None:
+def mark(name: str, storage: SessionStorage | None = None) -> None:
     """Leave ``name`` in the parent's strace log (an openat that fails with ENOENT), so
-    B22's checks tell the saves apart."""
+    B22's checks tell the saves apart; over stdio (``storage`` given) in the adapter's log,
+    as a request it reads."""
     with contextlib.suppress(OSError):
         os.close(os.open(f"{MARKER}/{name}", os.O_RDONLY))
+    if storage is not None:
+        storage.get_session(MARKER_ID + name)
 
 
 def _read(path: Path) -> str | None:
@@ -89,20 +106,22 @@ def scenario(factory: Callable[..., Any], path: str, epoch_ms: str) -> dict[str,
     file = Path(path)
     moment = EPOCH + timedelta(milliseconds=int(epoch_ms))
     storage: SessionStorage = factory(file, clock=lambda: moment)
+    # Over stdio the marks are requests too: only the adapter is traced.
+    marked = storage if getattr(factory, "sessionspec_over_stdio", False) else None
     report: dict[str, Any] = {}
-    mark("save-1")
+    mark("save-1", marked)
     storage.ensure_session(SESSION_ID)
     report["first"] = _flush(storage)
     report["before"] = _read(file)
-    mark("save-2")
+    mark("save-2", marked)
     storage.add_turn(SESSION_ID, ConversationTurn("during the fault", "kept", moment))
     report["failed"] = _flush(storage)
     report["after"] = _read(file)
     report["entries"] = sorted(os.listdir(file.parent)) if file.parent.is_dir() else []
     report["memory_after"] = _state(storage)
-    mark("save-3")
+    mark("save-3", marked)
     report["retried"] = _flush(storage)
-    mark("saved")
+    mark("saved", marked)
     report["final"] = _read(file)
     report["memory_final"] = _state(storage)
     report["closed"] = None
@@ -121,7 +140,9 @@ def _allow_any_tracer() -> None:
         libc.prctl(PR_SET_PTRACER, ctypes.c_ulong(PR_SET_PTRACER_ANY), 0, 0, 0)
 
 
-def _run_forked(factory: Callable[..., Any], path: str, go: str, out: str, epoch_ms: str) -> int:
+def _run_forked(
+    factory: Callable[..., Any], path: str, go: str, out: str, epoch_ms: str, over_stdio: bool
+) -> int:
     _allow_any_tracer()
     deadline = time.monotonic() + GO_TIMEOUT
     # Polled with calls the parent neither counts nor injects (stat, sleep).
@@ -129,7 +150,11 @@ def _run_forked(factory: Callable[..., Any], path: str, go: str, out: str, epoch
         if time.monotonic() > deadline:
             return 3
         time.sleep(0.0005)
-    data = json.dumps(scenario(factory, path, epoch_ms)).encode()
+    report = scenario(factory, path, epoch_ms)
+    end = getattr(factory, "close", None)
+    if over_stdio and end is not None:
+        end()  # the adapter ends, then its strace: the log is whole
+    data = json.dumps(report).encode()
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         view = memoryview(data)
@@ -148,15 +173,24 @@ def serve(target: str, epoch_ms: str) -> int:
     factory = load_target(target)
     runs: list[int] = []
     while line := sys.stdin.readline():
-        path, go, out = line.rstrip("\n").split("\t")
+        path, go, out, *wrap = line.rstrip("\n").split("\t")
         pid = os.fork()
         if pid == 0:
-            code = 1
+            code, why = 1, ""
             try:
-                code = _run_forked(factory, path, go, out, epoch_ms)
-            except BaseException:
+                if wrap:  # over stdio: this run's adapter starts under strace
+                    os.environ[WRAP_VARIABLE] = wrap[0]
+                    os.setpgid(0, 0)  # a group of its own: its adapter can be killed with it
+                code = _run_forked(factory, path, go, out, epoch_ms, bool(wrap))
+            except BaseException as exc:
                 traceback.print_exc()
+                why = f"{type(exc).__name__}: {exc}"
             finally:
+                if wrap:
+                    with contextlib.suppress(OSError):
+                        Path(f"{out}.done").write_text(why)
+                    if code != 0:  # an adapter that hung may outlive its killed strace
+                        os.killpg(0, signal.SIGKILL)
                 os._exit(code)  # not the parent's atexit hooks, nor its buffered output
         runs.append(pid)
         print(pid, file=protocol, flush=True)

@@ -56,6 +56,9 @@ STDIO_PREFIX: Final = "stdio:"
 LOG_LINES: Final = 400
 #: How long an adapter may take to exit once its stdin closed (PROTOCOL.md §1).
 EXIT_GRACE: Final = 10.0
+#: An argv prefix (a JSON list of strings) an adapter is started under, read at each start:
+#: B22's injected-error runs start theirs under strace, so that only the adapter is traced.
+WRAP_VARIABLE: Final = "SESSIONSPEC_STDIO_WRAP"
 
 #: Where the backend's diagnostics (PROTOCOL.md §2.3) are logged again, in the kit.
 ADAPTER_LOGGER: Final = logging.getLogger("sessionspec.adapter")
@@ -199,6 +202,20 @@ class AdapterProcess:
         self.dead = self.dead or "the adapter was ended"
 
 
+def wrap_prefix() -> list[str]:
+    """The argv prefix :data:`WRAP_VARIABLE` names (none when unset or empty)."""
+    raw = os.environ.get(WRAP_VARIABLE, "")
+    if not raw:
+        return []
+    try:
+        prefix = json.loads(raw)
+    except ValueError:
+        prefix = None
+    if not isinstance(prefix, list) or not all(isinstance(arg, str) for arg in prefix):
+        raise TargetError(f"{WRAP_VARIABLE} must be a JSON list of strings, not {raw!r:.200}")
+    return [str(arg) for arg in prefix]
+
+
 class StdioFactory:
     """A factory whose instances live in an adapter process (PROTOCOL.md).
 
@@ -238,7 +255,7 @@ class StdioFactory:
         return f"StdioFactory({self.command!r})"
 
     def _start(self) -> AdapterProcess:
-        self._adapter = AdapterProcess(self.argv, self.log)
+        self._adapter = AdapterProcess([*wrap_prefix(), *self.argv], self.log)
         return self._adapter
 
     def _handshake(self, adapter: AdapterProcess) -> dict[str, Any]:
