@@ -55,7 +55,9 @@ def test_cli_verifies_independent_backend_in_a_subprocess(tmp_path: Path) -> Non
     validate_report(data)
     assert data["ok"] is True
     shared = sum(b.level is Level.SHARED for b in behaviours())  # not claimed: N/A
-    assert data["counts"] == {"PASS": len(ALL_IDS) - shared, "FAIL": 0, "N/A": shared, "SKIP": 0}
+    assert data["counts"] == {
+        "PASS": len(ALL_IDS) - shared, "FAIL": 0, "N/A": shared, "SKIP": 0, "XFAIL": 0, "XPASS": 0
+    }  # fmt: skip
     suite = ElementTree.parse(paths["junit"]).getroot()
     assert suite.get("failures") == "0" and int(suite.get("tests", "0")) > len(ALL_IDS)
     assert "| B22 flush-failure | file-v1 | **PASS** |" in paths["markdown"].read_text()
