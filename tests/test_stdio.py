@@ -182,6 +182,41 @@ def test_another_protocol_version_is_refused_at_the_handshake(tmp_path: Path) ->
         StdioFactory(command)
 
 
+def test_a_wrapped_adapter_leaves_no_process_behind(tmp_path: Path) -> None:
+    """The adapter's whole process group is killed: a wrapper (sh -c) leaves no orphan."""
+    inner = _adapter(tmp_path, "time.sleep(60)")
+    factory = StdioFactory(f"sh -c {shlex.quote(inner + '; exit 0')}", timeout=1.0)
+    with pytest.raises(ProtocolError, match="hung"):
+        factory(tmp_path / "sessions.json", clock=lambda: MOMENT)
+    time.sleep(0.2)
+    alive = subprocess.run(["pgrep", "-f", str(tmp_path / "adapter.py")], capture_output=True)
+    assert alive.stdout == b"", "the adapter outlived the kill of its wrapper"
+
+
+def test_the_handshake_has_the_step_timeout(tmp_path: Path) -> None:
+    command = _adapter(tmp_path, "time.sleep(3); answer(request, ok=HELLO)")
+    started = time.monotonic()
+    with pytest.raises(TargetError, match="did not answer hello within 1 s"):
+        verify("stdio:" + command, step_timeout=1.0, only=["B01"])
+    assert time.monotonic() - started < 3
+
+
+def test_a_malformed_log_message_is_named(tmp_path: Path) -> None:
+    body = "print(json.dumps({'log': {'level': 'WARN', 'message': 'x'}}), flush=True)"
+    factory = StdioFactory(_adapter(tmp_path, body))
+    with pytest.raises(ProtocolError, match="a log message that breaks the protocol"):
+        factory(tmp_path / "sessions.json", clock=lambda: MOMENT)
+
+
+def test_stderr_without_newlines_is_kept_bounded(tmp_path: Path) -> None:
+    body = "sys.stderr.write('x' * 3_000_000); sys.stderr.flush(); answer(request, ok=None)"
+    factory = StdioFactory(_adapter(tmp_path, body))
+    factory(tmp_path / "sessions.json", clock=lambda: MOMENT)
+    time.sleep(0.3)
+    assert 4096 < len(factory.log_text()) < 2_000_000
+    factory.close()
+
+
 def test_a_missing_command_is_a_target_error() -> None:
     with pytest.raises(TargetError, match="cannot start the adapter"):
         StdioFactory("/nonexistent/adapter --flag")
@@ -223,6 +258,43 @@ def test_a_declared_failure_is_xfail_and_keeps_the_gate_green() -> None:
     assert junit.get("failures") == "0"
     assert "XFAIL" in (junit.find(".//skipped").get("message") or "")  # type: ignore[union-attr]
     assert "XFAIL: ids are UUID1" in report.to_markdown()
+
+
+def test_a_declared_failure_partly_checked_is_not_judged() -> None:
+    """Only one of B01's checks selected: it passes, yet B01 is not an XPASS (the other
+    check might fail); SKIP, and the gate stays green."""
+    report = verify(
+        DeclaredReference, profile="smoke", only=["B01-create-session::fresh_uuid4_each_time"]
+    )
+    assert report.results["B01"].status is Status.SKIP
+    assert report.ok
+
+
+def test_an_adapter_that_hangs_is_a_fail_even_when_declared(tmp_path: Path) -> None:
+    """A declared behaviour whose check hangs the adapter is a FAIL, not an XFAIL: the
+    adapter's breakage is never the expected failure."""
+    script = tmp_path / "hangs.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import time
+            from sessionspec.conformance import stdio_server
+            class Hangs(stdio_server.Adapter):
+                def hello(self, args):
+                    return dict(super().hello(args), expectedFailures={"B01": "ids are odd"})
+                def call(self, op, args):
+                    if op == "create_session":
+                        time.sleep(60)
+                    return super().call(op, args)
+            stdio_server.Adapter = Hangs
+            stdio_server.main(["sessionspec.reference:InMemorySessionStorage"])
+            """
+        )
+    )
+    command = shlex.join([sys.executable, str(script)])
+    report = verify("stdio:" + command, profile="smoke", only=["B01"], step_timeout=1.0)
+    assert report.results["B01"].status is Status.FAIL
+    assert not report.ok
 
 
 def test_a_declared_failure_that_passes_is_xpass_and_fails_the_gate() -> None:

@@ -39,6 +39,7 @@ from sessionspec.conformance.child import session_as_json
 from sessionspec.conformance.clock import EPOCH
 from sessionspec.conformance.loading import load_target
 from sessionspec.conformance.oracle import format_timestamp
+from sessionspec.conformance.stdio import GROUP_VARIABLE
 from sessionspec.spec import ConversationTurn, SessionStorage, writer_validator
 
 #: The sessions of the storm: ids of letters and digits only, valid under any reading of the
@@ -323,6 +324,7 @@ def serve(target: str, path: str, epoch_ms: str, flush_every: str) -> int:
                     # Its own process group, which a stdio adapter it starts joins: the kit
                     # stops and kills the group, the backend's process with it (PROTOCOL.md).
                     os.setpgid(0, 0)
+                    os.environ[GROUP_VARIABLE] = "inherit"
                     code = _storm_process(
                         factory, Path(path), moment, int(args[0]), int(flush_every)
                     )

@@ -50,7 +50,7 @@ from typing import Any
 from sessionspec.conformance.child import session_as_json
 from sessionspec.conformance.clock import EPOCH
 from sessionspec.conformance.loading import load_target
-from sessionspec.conformance.stdio import WRAP_VARIABLE
+from sessionspec.conformance.stdio import GROUP_VARIABLE, WRAP_VARIABLE
 from sessionspec.spec import ConversationTurn, SessionStorage
 
 #: Never created: opening ``MARKER/<name>`` only leaves a line in the strace log.
@@ -181,6 +181,7 @@ def serve(target: str, epoch_ms: str) -> int:
                 if wrap:  # over stdio: this run's adapter starts under strace
                     os.environ[WRAP_VARIABLE] = wrap[0]
                     os.setpgid(0, 0)  # a group of its own: its adapter can be killed with it
+                    os.environ[GROUP_VARIABLE] = "inherit"
                 code = _run_forked(factory, path, go, out, epoch_ms, bool(wrap))
             except BaseException as exc:
                 traceback.print_exc()

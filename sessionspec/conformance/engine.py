@@ -9,6 +9,7 @@ partial report whose unfinished checks say they did not run.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -33,6 +34,7 @@ from sessionspec.conformance.registry import (
     all_checks,
 )
 from sessionspec.conformance.report import BehaviourResult, CheckResult, Report, Status, describe
+from sessionspec.conformance.stdio import TIMEOUT_VARIABLE, is_stdio_target, load_stdio_target
 from sessionspec.conformance.watchdog import DEFAULT_STEP_TIMEOUT, Interrupted, run_bounded
 from sessionspec.spec import Level, behaviours, declared_levels
 
@@ -118,16 +120,22 @@ class Verification:
     ) -> None:
         if step_timeout <= 0:
             raise ValueError(f"the step timeout must be positive, got {step_timeout}")
-        if isinstance(factory_or_target, str):
-            factory = load_target(factory_or_target)
+        if isinstance(factory_or_target, str) and is_stdio_target(factory_or_target):
+            # The handshake too is bounded by the step timeout (PROTOCOL.md §5).
+            factory: Any = load_stdio_target(factory_or_target, timeout=step_timeout)
             target: str | None = factory_or_target
+        elif isinstance(factory_or_target, str):
+            factory = load_target(factory_or_target)
+            target = factory_or_target
         else:
             factory = factory_or_target
             target = target_for(factory)
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
+        self._timeout_before = os.environ.get(TIMEOUT_VARIABLE)
         if hasattr(factory, "sessionspec_over_stdio"):
             factory.timeout = step_timeout  # the adapter's per-request limit (PROTOCOL.md §5)
+            os.environ[TIMEOUT_VARIABLE] = str(step_timeout)  # and in the kit's children
         self.factory = factory
         resolved, source = resolve_levels(factory, levels)
         #: Behaviours the backend says fail, with why (PROTOCOL.md §4): XFAIL, or XPASS.
@@ -190,6 +198,10 @@ class Verification:
         end = getattr(self.factory, "close", None)
         if hasattr(self.factory, "sessionspec_over_stdio") and callable(end):
             end()
+            if self._timeout_before is None:
+                os.environ.pop(TIMEOUT_VARIABLE, None)
+            else:
+                os.environ[TIMEOUT_VARIABLE] = self._timeout_before
         shutil.rmtree(self.run.workdir, ignore_errors=True)
 
     def applicable(self, check: Check) -> bool:
@@ -415,8 +427,8 @@ class Verification:
             else:
                 status = Status.SKIP
             expected = self.expected_failures.get(item.id)
-            if expected is not None and status in (Status.FAIL, Status.PASS):
-                status = Status.XFAIL if status is Status.FAIL else Status.XPASS
+            if expected is not None:
+                status = self._declared(item.id, status, checks)
             by_behaviour[item.id] = BehaviourResult(
                 id=item.id,
                 slug=item.slug,
@@ -429,6 +441,14 @@ class Verification:
                 not_applicable=not_applicable,
             )
         notes = []
+        for key in self.expected_failures:
+            machine = by_behaviour[key].checks
+            if any(c.name == "state_machine" and c.status is Status.FAIL for c in machine):
+                notes.append(
+                    f"the state machine stopped at its first divergence, in {key}, which is"
+                    " declared failing: its verdicts on the other behaviours are not judged"
+                    " in this run (their own checks still are)"
+                )
         if self.stopped is not None:
             notes.append(f"the run stopped early: {self.stopped}; later checks did not run")
         if self.run.target is None:
@@ -452,10 +472,30 @@ class Verification:
             log=self._log(),
         )
 
+    def _declared(self, key: str, status: Status, checks: list[CheckResult]) -> Status:
+        """The verdict of a behaviour declared failing (PROTOCOL.md §4): XFAIL when it
+        failed, but never for the adapter's own breakage (a hang, a broken protocol: FAIL);
+        XPASS only when every check of it ran and passed; else SKIP, not judged."""
+        if status is Status.FAIL:
+            broken = any(c.status is Status.FAIL and is_breakage(c.message) for c in checks)
+            return Status.FAIL if broken else Status.XFAIL
+        if status is Status.PASS:
+            ran = {c.check: c.status for c in checks}
+            own = [c.node_id for c in self.checks if c.behaviour.id == key and self.applicable(c)]
+            complete = all(ran.get(node) in (Status.PASS, Status.NA) for node in own)
+            return Status.XPASS if complete else Status.SKIP
+        return status
+
     def _log(self) -> str | None:
         """What a stdio adapter wrote on stderr, or None in-process."""
         log_text = getattr(self.factory, "log_text", None)
         return log_text() if hasattr(self.factory, "sessionspec_over_stdio") and log_text else None
+
+
+def is_breakage(message: str) -> bool:
+    """A check's FAIL message says the adapter itself broke (hung, exited, spoke nonsense:
+    a ProtocolError): not the behaviour failing, so never an expected failure."""
+    return message.startswith("unexpected ProtocolError")
 
 
 def expected_failures(factory: object, levels: frozenset[Level]) -> dict[str, str]:

@@ -18,6 +18,7 @@ import logging
 import os
 import queue
 import shlex
+import signal
 import subprocess
 import threading
 import time
@@ -52,10 +53,18 @@ from sessionspec.spec import (
 
 #: A TARGET that starts with this names an adapter command, not a Python factory.
 STDIO_PREFIX: Final = "stdio:"
-#: How much of the adapter's stderr (its log) the kit keeps, in lines (the last ones).
+#: How much of the adapter's stderr (its log) the kit keeps, in lines (the last ones), and
+#: the longest line it keeps (the rest is cut): an adapter cannot fill the kit's memory.
 LOG_LINES: Final = 400
-#: How long an adapter may take to exit once its stdin closed (PROTOCOL.md §1).
+LOG_LINE_BYTES: Final = 4096
+#: How long adapters may take to exit once their stdin closed (PROTOCOL.md §1), together.
 EXIT_GRACE: Final = 10.0
+#: The per-request time limit of adapters started in this process and its children (the kit
+#: sets it from ``--step-timeout``; PROTOCOL.md §5).
+TIMEOUT_VARIABLE: Final = "SESSIONSPEC_STEP_TIMEOUT"
+#: Set to ``inherit``, adapters start in the caller's process group instead of their own: B31's
+#: storms and B22's runs are killed as a group, adapter included.
+GROUP_VARIABLE: Final = "SESSIONSPEC_STDIO_GROUP"
 #: An argv prefix (a JSON list of strings) an adapter is started under, read at each start:
 #: B22's injected-error runs start theirs under strace, so that only the adapter is traced.
 WRAP_VARIABLE: Final = "SESSIONSPEC_STDIO_WRAP"
@@ -66,11 +75,35 @@ ADAPTER_LOGGER: Final = logging.getLogger("sessionspec.adapter")
 _live: weakref.WeakSet[AdapterProcess] = weakref.WeakSet()
 
 
+def end_adapters(adapters: Sequence[AdapterProcess]) -> None:
+    """Close every adapter's stdin, then wait for all of them to end as a normal exit does
+    (that is when a backend that saves behind saves, B33), within one shared
+    :data:`EXIT_GRACE`; kill the process group of those that linger."""
+    mine = [adapter for adapter in adapters if adapter.pid_of_kit == os.getpid()]
+    for adapter in mine:
+        adapter.close_input()
+    deadline = time.monotonic() + EXIT_GRACE
+    for adapter in mine:
+        try:
+            adapter.process.wait(max(deadline - time.monotonic(), 0.01))
+        except subprocess.TimeoutExpired:
+            adapter.kill()
+        adapter.dead = adapter.dead or "the adapter was ended"
+        _live.discard(adapter)
+
+
 def _end_adapters_at_exit() -> None:
-    """At the kit's (or a kit child's) exit, close every adapter's stdin and wait for it to
-    end as a normal exit does: that is when a backend that saves behind saves (B33)."""
-    for adapter in list(_live):
-        adapter.end()
+    end_adapters(list(_live))
+
+
+def default_timeout() -> float:
+    """The per-request limit: :data:`TIMEOUT_VARIABLE` if set (by the kit for its child
+    processes), else the kit's default step timeout."""
+    try:
+        value = float(os.environ.get(TIMEOUT_VARIABLE, ""))
+    except ValueError:
+        return DEFAULT_STEP_TIMEOUT
+    return value if value > 0 else DEFAULT_STEP_TIMEOUT
 
 
 atexit.register(_end_adapters_at_exit)
@@ -82,12 +115,16 @@ class AdapterProcess:
     def __init__(self, argv: Sequence[str], log: collections.deque[str]) -> None:
         self.argv = list(argv)
         self.log = log
+        #: Its own process group, killed whole (a wrapper such as ``sh -c``, ``npx`` or strace
+        #: leaves no orphan), unless :data:`GROUP_VARIABLE` says to join the caller's.
+        self.own_group = os.environ.get(GROUP_VARIABLE) != "inherit"
         try:
             self.process = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                process_group=0 if self.own_group else None,
             )
         except OSError as exc:
             raise TargetError(f"cannot start the adapter {shlex.join(self.argv)}: {exc}") from exc
@@ -102,9 +139,23 @@ class AdapterProcess:
         _live.add(self)
 
     def _drain_stderr(self) -> None:
+        """Keep the adapter's stderr as lines, each cut at :data:`LOG_LINE_BYTES` (a
+        progress bar without newlines must not fill the kit's memory)."""
         assert self.process.stderr is not None
-        for raw in self.process.stderr:
-            self.log.append(f"[pid {self.process.pid}] " + raw.decode(errors="replace").rstrip())
+        fd, pending = self.process.stderr.fileno(), b""
+        while chunk := os.read(fd, 1 << 16):
+            *whole, pending = (pending + chunk).split(b"\n")
+            for raw in whole:
+                self._log_line(raw)
+            if len(pending) > LOG_LINE_BYTES:  # a long line: kept in pieces, each cut
+                self._log_line(pending[:LOG_LINE_BYTES] + b" [cut]")
+                pending = b""
+        if pending:
+            self._log_line(pending)
+
+    def _log_line(self, raw: bytes) -> None:
+        text = raw[:LOG_LINE_BYTES].decode(errors="replace").rstrip()
+        self.log.append(f"[pid {self.process.pid}] {text}")
 
     def _read_stdout(self) -> None:
         """Hand responses to the waiting request; re-log the backend's diagnostics (a
@@ -151,7 +202,11 @@ class AdapterProcess:
             except OSError:  # BrokenPipeError: it exited
                 self._die(f"the adapter exited before {op} (status {self.process.wait()})")
             response = self._read_response(op, timeout)
-        problem = message_problem(response, "response")
+        problem: str | None
+        if isinstance(response, dict) and set(response) == {"log"}:
+            problem = f"a log message that breaks the protocol: {message_problem(response, 'log')}"
+        else:
+            problem = message_problem(response, "response")
         if problem is None and response["id"] != message["id"]:
             problem = f"answered request {response['id']}, not {message['id']}"
         if problem is not None:
@@ -178,28 +233,30 @@ class AdapterProcess:
     def _die(self, why: str) -> NoReturn:
         time.sleep(0.05)  # let the stderr thread catch the adapter's last words
         self.dead = why
+        self.kill()  # an adapter that broke the protocol is not waited for
         raise ProtocolError(f"{why}\nthe adapter's stderr, last lines:\n{self.tail()}")
 
     def kill(self) -> None:
-        """SIGKILL the adapter (a hang, or the end of a run that must not wait)."""
+        """SIGKILL the adapter, with its process group when it has its own (a hang, a
+        broken protocol, or an adapter that does not end at end of input)."""
         with contextlib.suppress(OSError):
-            self.process.kill()
+            if self.own_group:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            else:
+                self.process.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(EXIT_GRACE)
-
-    def end(self) -> None:
-        """Close stdin, the end of the process (PROTOCOL.md §1); kill it if it lingers."""
-        if os.getpid() != self.pid_of_kit:
-            return
         _live.discard(self)
+
+    def close_input(self) -> None:
+        """Close the adapter's stdin: the end of its process (PROTOCOL.md §1)."""
         with contextlib.suppress(OSError):
             if self.process.stdin is not None:
                 self.process.stdin.close()
-        try:
-            self.process.wait(EXIT_GRACE)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        self.dead = self.dead or "the adapter was ended"
+
+    def end(self) -> None:
+        """Close stdin and wait for the adapter to end; kill it if it lingers."""
+        end_adapters([self])
 
 
 def wrap_prefix() -> list[str]:
@@ -231,14 +288,16 @@ class StdioFactory:
     #: The kit cannot fork a copy of the backend (B33's fork check is N/A).
     sessionspec_over_stdio: Final = True
 
-    def __init__(self, command: str | Sequence[str], *, timeout: float = DEFAULT_STEP_TIMEOUT):
+    def __init__(self, command: str | Sequence[str], *, timeout: float | None = None):
         self.argv = shlex.split(command) if isinstance(command, str) else list(command)
         if not self.argv:
             raise TargetError("--stdio needs a command that starts the adapter")
         self.command = command if isinstance(command, str) else shlex.join(self.argv)
-        self.timeout = timeout
+        self.timeout = default_timeout() if timeout is None else timeout
         self.log: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
         self._adapter: AdapterProcess | None = None
+        #: Every adapter this factory started, ended together by :meth:`close`.
+        self._started: list[AdapterProcess] = []
         self._instances = 0
         self._lock = threading.Lock()
         hello = self._handshake(self._start())
@@ -256,6 +315,8 @@ class StdioFactory:
 
     def _start(self) -> AdapterProcess:
         self._adapter = AdapterProcess([*wrap_prefix(), *self.argv], self.log)
+        self._started = [a for a in self._started if a.process.poll() is None]
+        self._started.append(self._adapter)
         return self._adapter
 
     def _handshake(self, adapter: AdapterProcess) -> dict[str, Any]:
@@ -296,9 +357,8 @@ class StdioFactory:
         return StdioStorage(adapter, name, clock, self.timeout)
 
     def close(self) -> None:
-        """End the adapter (end of input, PROTOCOL.md §1)."""
-        if self._adapter is not None:
-            self._adapter.end()
+        """End every adapter this factory started (end of input, PROTOCOL.md §1)."""
+        end_adapters(self._started)
 
     def log_text(self) -> str:
         """What the adapters wrote on stderr (the last :data:`LOG_LINES` lines)."""
@@ -412,9 +472,9 @@ class StdioStorage:
         self.close()
 
 
-def load_stdio_target(target: str) -> StdioFactory:
-    """The factory a ``stdio:CMD`` TARGET names."""
-    return StdioFactory(target[len(STDIO_PREFIX) :])
+def load_stdio_target(target: str, timeout: float | None = None) -> StdioFactory:
+    """The factory a ``stdio:CMD`` TARGET names (``timeout``: see :func:`default_timeout`)."""
+    return StdioFactory(target[len(STDIO_PREFIX) :], timeout=timeout)
 
 
 def is_stdio_target(target: str) -> bool:

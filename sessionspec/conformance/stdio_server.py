@@ -54,6 +54,8 @@ class Adapter:
 
     def hello(self, args: dict[str, Any]) -> dict[str, Any]:
         """The handshake: who this is and what it claims (PROTOCOL.md §3.1)."""
+        if args.get("protocol") != PROTOCOL_VERSION:
+            raise UnsupportedOperation(f"protocol {args.get('protocol')!r}; this adapter speaks 1")
         levels = declared_levels(self.factory)
         expected = getattr(self.factory, EXPECTED_FAILURES_ATTRIBUTE, None) or {}
         out: dict[str, Any] = {
@@ -113,8 +115,9 @@ class Adapter:
         }
         try:
             result = handlers[op](args) if op in handlers else self.call(op, args)
-        except UnsupportedOperation:
-            error = {"kind": "Unsupported", "message": f"unknown operation {op!r}"}
+        except UnsupportedOperation as exc:
+            what = str(exc) if op == "hello" else f"unknown operation {op!r}"
+            error = {"kind": "Unsupported", "message": what}
             return {"id": request["id"], "error": error}
         except Exception as exc:
             return {"id": request["id"], "error": error_to_wire(exc)}

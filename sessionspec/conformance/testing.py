@@ -53,7 +53,7 @@ from _pytest._code.code import TerminalRepr
 from _pytest._io import TerminalWriter
 
 from sessionspec.conformance import report
-from sessionspec.conformance.engine import Verification
+from sessionspec.conformance.engine import Verification, is_breakage
 from sessionspec.conformance.errors import KitError
 from sessionspec.conformance.registry import Check
 from sessionspec.conformance.report import CheckResult, Status
@@ -140,7 +140,7 @@ def run_as_test(verification: Verification, check: Check, session: pytest.Sessio
     if result.status is Status.SKIP:
         pytest.skip(result.message or "not run")
     expected = verification.expected_failures.get(check.behaviour.id)
-    if result.status is Status.FAIL and expected is not None:
+    if result.status is Status.FAIL and expected is not None and not is_breakage(result.message):
         pytest.xfail(f"XFAIL ({expected}): {result.message.splitlines()[0][:200]}")
     if result.status is Status.FAIL:
         pytest.fail(failure_text(result, check), pytrace=False)

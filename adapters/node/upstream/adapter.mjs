@@ -11,13 +11,14 @@
 //   open      `new InMemorySessionStorage()`; the path is ignored (an in-memory store keeps no
 //             file; SPEC.md 2.2 allows that for the core level, the only one claimed).
 //   flush     no-op: there is nothing to make durable.
-//   close     no-op for the store; the instance name is forgotten, as PROTOCOL.md 3 says.
+//   close     no-op for the store; the instance keeps its name (a second close does
+//             nothing), as PROTOCOL.md 3 says.
 //   update_session with "codexConversationId": null -> `{codexConversationId: undefined}`:
 //             upstream's type is `string | undefined`, and undefined is how it clears the id
 //             (resetSession does the same).
 //   a sessionId that is not a JSON string -> for ensure_session a ValidationError without
 //             calling upstream: its parameter is typed `string`, so TypeScript rejects such a
-//             call at compile time (PROTOCOL.md 2.3 asks adapters to treat it as outside the
+//             call at compile time (PROTOCOL.md 2.4 asks adapters to treat it as outside the
 //             grammar). Other ops pass it through: a Map lookup of a non-string key finds
 //             nothing, which is upstream's own "unknown id".
 //
@@ -153,8 +154,7 @@ const OPS = {
     return null;
   },
   close(args) {
-    storageOf(args);
-    instances.delete(args.instance);
+    storageOf(args); // upstream's store has no close; the name stays (PROTOCOL.md 3)
     return null;
   },
 };
