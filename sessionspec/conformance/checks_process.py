@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import errno
 import fcntl
 import io
 import json
@@ -599,7 +600,14 @@ def broken_directory(directory: Path) -> Iterator[None]:
         yield
     finally:
         directory.unlink()
-        os.rename(away, directory)
+        try:
+            os.rename(away, directory)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            # A background save made the directory again in the instant between the two
+            # calls (the fault had cleared): what it saved stands, the old copy goes.
+            shutil.rmtree(away)
 
 
 def _await_background_failure(logs: LogCapture, bound: float = BACKGROUND_FAILURE_WAIT) -> bool:
