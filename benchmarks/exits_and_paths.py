@@ -33,27 +33,15 @@ from pathlib import Path
 from sessionspec.reference import FileSessionStorage
 from sessionspec.reference.file import MAX_FILE_BYTES
 
-_SIGNALLED = """
-import sys
-from datetime import UTC, datetime
-from sessionspec.reference import FileSessionStorage
-from sessionspec.reference.exits import flush_on_signals
-from sessionspec.spec import ConversationTurn
-if sys.argv[2] == "opt-in":
-    flush_on_signals()
-storage = FileSessionStorage(sys.argv[1])
-session_id = storage.create_session()
-storage.add_turn(session_id, ConversationTurn("last words", "r", datetime.now(UTC)))
-print("mutated", flush=True)
-sys.stdin.read()
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from reference_helpers import SIGTERM_CHILD
 
 
 def sigterm_trial(directory: Path, opt_in: bool) -> bool:
     """One trial: is the turn made just before SIGTERM on disk afterwards?"""
     path = directory / "sessions.json"
     child = subprocess.Popen(
-        [sys.executable, "-c", _SIGNALLED, str(path), "opt-in" if opt_in else "no"],
+        [sys.executable, "-c", SIGTERM_CHILD, str(path), "opt-in" if opt_in else "no"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -52,3 +52,22 @@ def temp_files(path: Path) -> Iterator[Path]:
 
 def backups(path: Path) -> list[Path]:
     return sorted(path.parent.glob(f"{path.name}.*.bak"))
+
+
+#: A child process (``python -c SIGTERM_CHILD PATH opt-in|no``) that opens the reference on
+#: PATH, makes one turn, says ``mutated`` and waits to be signalled (B33): the test of the
+#: opt-in and benchmarks/exits_and_paths.py both run it.
+SIGTERM_CHILD = """
+import sys
+from datetime import UTC, datetime
+from sessionspec.reference import FileSessionStorage
+from sessionspec.reference.exits import flush_on_signals
+from sessionspec.spec import ConversationTurn
+if sys.argv[2] == "opt-in":
+    flush_on_signals()
+storage = FileSessionStorage(sys.argv[1])
+session_id = storage.create_session()
+storage.add_turn(session_id, ConversationTurn("last words", "r", datetime.now(UTC)))
+print("mutated", flush=True)
+sys.stdin.read()  # until killed
+"""

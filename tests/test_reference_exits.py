@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from reference_helpers import SIGTERM_CHILD
 
 from sessionspec.reference import FileSessionStorage
 from sessionspec.reference.file import FileTooLargeError, NotARegularFileError
@@ -113,26 +114,11 @@ def test_refused_paths_name_what_is_there(tmp_path: Path) -> None:
 
 # -- B33: exits, signals, fork ----------------------------------------------------------------
 
-_SIGNALLED = """
-import sys
-from datetime import UTC, datetime
-from sessionspec.reference import FileSessionStorage
-from sessionspec.reference.exits import flush_on_signals
-from sessionspec.spec import ConversationTurn
-if sys.argv[2] == "opt-in":
-    flush_on_signals()
-storage = FileSessionStorage(sys.argv[1])
-session_id = storage.create_session()
-storage.add_turn(session_id, ConversationTurn("last words", "r", datetime.now(UTC)))
-print("mutated", flush=True)
-sys.stdin.read()  # until killed
-"""
-
 
 def test_sigterm_right_after_a_mutation_saves_it_with_the_opt_in(tmp_path: Path) -> None:
     path = tmp_path / "sessions.json"
     child = subprocess.Popen(
-        [sys.executable, "-c", _SIGNALLED, str(path), "opt-in"],
+        [sys.executable, "-c", SIGTERM_CHILD, str(path), "opt-in"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

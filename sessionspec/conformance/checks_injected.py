@@ -568,33 +568,28 @@ def judge(
     outcome.raised = bool(failed and failed["oserror"])
     before, after = decoded(report["before"]), decoded(report["after"])
     outcome.resaved = failed is None and resaved_after(calls, calls.index(hit[0]), path)
-    if outcome.resaved:
-        # A backend that saves inside the mutation (write-through, SPEC.md §4.7) met the
-        # error there, and its flush() saved again, whole, and succeeded: nothing is lost
-        # and nothing was hidden. The file must then hold the new state.
-        new = decoded(calibration.report["after"])
-        outcome.file_kept = same_state(open_store, after, new, scratch)
-        if not outcome.file_kept:
-            outcome.problems.append(
-                f"{site.what} failed and flush() saved again and returned: the file must"
-                f" then hold the new state; found {describe(after)}, expected {describe(new)}"
-            )
-    elif not outcome.raised:
+    if not outcome.resaved and not outcome.raised:
         what = "returned normally" if failed is None else f"raised {failed['type']}"
         outcome.problems.append(
             f"{site.what} failed with EIO and flush() {what}: it must raise OSError (or save"
             " again, whole, before it returns)"
         )
-    if outcome.resaved:
-        pass  # judged above
-    elif site.after_rename:
+    if outcome.resaved or site.after_rename:
+        # Either a backend that saves inside the mutation (write-through, SPEC.md §4.7) met
+        # the error there and its flush() saved again, whole: nothing lost, nothing hidden;
+        # or the error came after the rename, which cannot be undone safely. Either way the
+        # file must hold the complete new state.
         new = decoded(calibration.report["after"])
         outcome.file_kept = same_state(open_store, after, new, scratch)
         if not outcome.file_kept:
+            why = (
+                "and flush() saved again and returned: the file must then hold the new state"
+                if outcome.resaved
+                else ": the rename cannot be undone safely, so the file must hold the complete"
+                " new version"
+            )
             outcome.problems.append(
-                f"{site.what} failed: the rename cannot be undone safely, so the file must hold"
-                f" the complete new version; found {describe(after)}, expected"
-                f" {describe(new)}"
+                f"{site.what} failed {why}; found {describe(after)}, expected {describe(new)}"
             )
     else:
         outcome.file_kept = after == before

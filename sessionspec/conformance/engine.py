@@ -136,7 +136,6 @@ class Verification:
         if hasattr(factory, "sessionspec_over_stdio"):
             factory.timeout = step_timeout  # the adapter's per-request limit (PROTOCOL.md §5)
             os.environ[TIMEOUT_VARIABLE] = str(step_timeout)  # and in the kit's children
-        self.factory = factory
         resolved, source = resolve_levels(factory, levels)
         #: Behaviours the backend says fail, with why (PROTOCOL.md §4): XFAIL, or XPASS.
         self.expected_failures = expected_failures(factory, resolved)
@@ -195,8 +194,8 @@ class Verification:
 
     def close(self) -> None:
         """End a stdio adapter (end of input), remove the run's working directory."""
-        end = getattr(self.factory, "close", None)
-        if hasattr(self.factory, "sessionspec_over_stdio") and callable(end):
+        end = getattr(self.run.factory, "close", None)
+        if hasattr(self.run.factory, "sessionspec_over_stdio") and callable(end):
             end()
             if self._timeout_before is None:
                 os.environ.pop(TIMEOUT_VARIABLE, None)
@@ -468,7 +467,7 @@ class Verification:
             notes=notes,
             stopped=self.stopped,
             machine_duration_s=round(self.run.cache.get("machine_seconds", 0.0), 2),
-            implementation=getattr(self.factory, "implementation", None),
+            implementation=getattr(self.run.factory, "implementation", None),
             log=self._log(),
         )
 
@@ -488,8 +487,10 @@ class Verification:
 
     def _log(self) -> str | None:
         """What a stdio adapter wrote on stderr, or None in-process."""
-        log_text = getattr(self.factory, "log_text", None)
-        return log_text() if hasattr(self.factory, "sessionspec_over_stdio") and log_text else None
+        log_text = getattr(self.run.factory, "log_text", None)
+        return (
+            log_text() if hasattr(self.run.factory, "sessionspec_over_stdio") and log_text else None
+        )
 
 
 def is_breakage(message: str) -> bool:

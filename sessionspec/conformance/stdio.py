@@ -254,10 +254,6 @@ class AdapterProcess:
             if self.process.stdin is not None:
                 self.process.stdin.close()
 
-    def end(self) -> None:
-        """Close stdin and wait for the adapter to end; kill it if it lingers."""
-        end_adapters([self])
-
 
 def wrap_prefix() -> list[str]:
     """The argv prefix :data:`WRAP_VARIABLE` names (none when unset or empty)."""
@@ -382,7 +378,7 @@ class StdioStorage:
             op, {"instance": self._name, **args}, self._clock(), self._timeout
         )
 
-    def _expect(self, value: Any, kind: type | tuple[type, ...], op: str) -> Any:
+    def _expect(self, value: Any, kind: type, op: str) -> Any:
         if not isinstance(value, kind):
             raise ProtocolError(f"{op} answered {value!r:.200}, not {kind}")
         return value
