@@ -157,6 +157,7 @@ class _DeletedOnRelease(SidecarLock):
         "B25": "with the lock broken, two saves racing in the many-processes check can each"
         " merge without the other's changes",
         "B27": "the same race loses turns of the shared session",
+        "B26": "the same race brings back a session another process deleted (seen in CI)",
     },
 )
 class LockFileDeletedOnRelease(FileSessionStorage):
@@ -173,6 +174,8 @@ class LockFileDeletedOnRelease(FileSessionStorage):
     also={
         "B25": "the race loses a save's changes when two processes save at once",
         "B27": "the same race loses turns of the shared session",
+        "B26": "a rename after another save's merge brings back the session that save deleted"
+        " (seen in CI)",
     },
 )
 class LockReleasedBeforeRename(FileSessionStorage):
