@@ -280,6 +280,7 @@ def machine(work: Path, node: str | None) -> dict[str, Any]:
         pass
     commit = command_output(["git", "rev-parse", "HEAD"])
     dirty = command_output(["git", "status", "--porcelain", "--", "sessionspec"])
+    tracked = command_output(["git", "status", "--porcelain", "--untracked-files=no"])
     import sessionspec
 
     return {
@@ -289,7 +290,8 @@ def machine(work: Path, node: str | None) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "node": command_output([node, "--version"]) if node else None,
         "git_commit": commit,
-        "sessionspec_modified": bool(dirty),
+        "sessionspec_modified": bool(dirty),  # uncommitted changes under sessionspec/
+        "checkout_modified": bool(tracked),  # any uncommitted change to a tracked file
         "sessionspec_from": str(Path(sessionspec.__file__).parent),
         "work_filesystem": filesystem_of(work),
     }

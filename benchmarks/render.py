@@ -140,7 +140,9 @@ def tables(result: dict[str, Any]) -> list[Table]:
             Table(
                 f"e. Peak memory at {size(memory['file_bytes'])}, in a child process",
                 "load = the constructor; save = add_turn + flush() on a loaded store"
-                " (tracemalloc started after the load).",
+                " (both methods start after the load). tracemalloc counts Python allocations"
+                " as requested, so a buffer that is allocated but never touched counts in"
+                " full; resident memory counts only the pages touched.",
                 ["what", "method", "peak MB", "x file size", "note"],
                 rows,
             )
@@ -189,7 +191,13 @@ def tables(result: dict[str, Any]) -> list[Table]:
 
 def header_lines(result: dict[str, Any]) -> list[str]:
     m = result.get("machine", {})
-    modified = ", sessionspec/ modified" if m.get("sessionspec_modified") else ""
+    modified = (
+        ", sessionspec/ modified"
+        if m.get("sessionspec_modified")
+        else ", other files modified"
+        if m.get("checkout_modified")
+        else ""
+    )
     lines = [
         f"mode: {result.get('mode')}; date: {result.get('date')};"
         f" run took {result.get('duration_s', 0):.0f} s",
@@ -304,6 +312,8 @@ def write_plot(result: dict[str, Any], png: Path) -> Path | None:
         ax.errorbar(sizes, medians, yerr=[low, high], fmt=style, capsize=3, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(sizes, [f"{mb:.3g}" for mb in sizes])
+    ax.minorticks_off()
     ax.set_xlabel("sessions file size (MB)")
     ax.set_ylabel("ms (median, bars min-max)")
     m = result.get("machine", {})
