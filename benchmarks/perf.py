@@ -2,6 +2,7 @@
 
     PYTHONPATH=. python benchmarks/perf.py [--quick] [--out FILE] [--factory module:attr]
                                            [--dir DIR] [--readme] [--no-node] [--no-kit]
+                                           [--kit-repeats N]
 
 The store is made by ``factory(path, clock=clock)`` (default: the reference
 ``sessionspec.reference:FileSessionStorage``) and used only through the methods of
@@ -81,7 +82,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -663,6 +664,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from sessionspec.conformance.loading import load_target
 
     config = QUICK if args.quick else FULL
+    if args.kit_repeats:
+        config = replace(config, kit_repeats=args.kit_repeats)
     factory: Factory = load_target(args.factory)
     node = None if args.no_node else shutil.which("node")
     result: dict[str, Any] = {
@@ -730,6 +733,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", action="store_true", help="write README.md and the plot")
     parser.add_argument("--no-node", action="store_true", help="skip the Node comparison")
     parser.add_argument("--no-kit", action="store_true", help="skip the kit's run time")
+    parser.add_argument("--kit-repeats", type=int, help="runs of the kit (default 3; quick 1)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))  # factories under benchmarks/ or tests/ as module:attr
     import render
