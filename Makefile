@@ -19,8 +19,8 @@ verify: setup
 	$(BIN)/sessionspec verify sessionspec.reference:FileSessionStorage
 
 lint: setup
-	$(BIN)/ruff check sessionspec tests adapters
-	$(BIN)/ruff format --check sessionspec tests adapters
+	$(BIN)/ruff check sessionspec tests adapters benchmarks
+	$(BIN)/ruff format --check sessionspec tests adapters benchmarks
 	$(BIN)/mypy
 	$(BIN)/mypy --strict adapters/node_install.py
 

@@ -392,3 +392,29 @@ def test_table_mutators_report_no_change_for_unknown_ids() -> None:
     assert table.update("x", turns=[]) is None
     assert table.delete("x") is None
     assert table.revision == 0
+
+
+def test_add_turn_copies_no_history_and_reads_share_one_snapshot() -> None:
+    """B02, issue 16: ``add_turn`` appends to the session's private tail, leaving the snapshot
+    of its history in place (no copy, whatever its length); the first read folds the tail in
+    and later reads return that same immutable snapshot until the next change."""
+    clock = ManualClock()
+    table = SessionTable(clock=clock)
+    sid, _ = table.create()
+    history = tuple(turn(f"old {i}") for i in range(1000))
+    table.update(sid, turns=history)
+    stored = table._sessions[sid].turns
+    added = [turn(f"new {i}") for i in range(3)]
+    for new in added:
+        clock.advance(timedelta(milliseconds=1))
+        assert table.add_turn(sid, new) is not None
+        assert table._sessions[sid].turns is stored  # the history was not copied
+        assert table._sessions[sid].last_accessed_at == clock()  # but the touch is there
+    read = table.get(sid)
+    assert read is not None and read.turns == (*history, *added)
+    assert table.get(sid) is read  # one snapshot, cached until the next change
+    clock.advance(timedelta(milliseconds=1))
+    table.add_turn(sid, turn("later"))
+    assert read.turns == (*history, *added)  # the earlier snapshot did not change
+    later = table.get(sid)
+    assert later is not None and later.turns == (*history, *added, turn("later"))

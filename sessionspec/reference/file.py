@@ -147,6 +147,7 @@ class FileSessionStorage(TableStorage):
         self._stopping = False
         self._closed = False
         self._writer: threading.Thread | None = None
+        self._writer_idle = False  # the writer waits on _wake for something to save
         self._encoder = SessionEncoder()  # used by the writer thread only
         exits.track(self)
 
@@ -168,6 +169,7 @@ class FileSessionStorage(TableStorage):
         self._sync = threading.Lock()
         self._wake = threading.Condition()
         self._writer = None
+        self._writer_idle = False
         self._saving = None
         self._temp_path = self._new_temp_path()
         self._sidecar.after_fork()
@@ -246,9 +248,14 @@ class FileSessionStorage(TableStorage):
 
     def _changed(self, revision: int) -> None:
         with self._wake:
-            self._wanted = max(self._wanted, revision)
-            self._start_writer()
-            self._wake.notify_all()
+            if revision > self._wanted:
+                self._wanted = revision
+            if self._writer is None:
+                self._start_writer()
+            elif self._writer_idle:
+                # Only a sleeping writer needs waking: a busy one looks at _wanted again when
+                # its save ends, so a burst of mutations costs no notification each.
+                self._wake.notify_all()
 
     # -- saving -----------------------------------------------------------------------------
 
@@ -317,7 +324,9 @@ class FileSessionStorage(TableStorage):
         while True:
             with self._wake:
                 while not (self._wanted > self._attempted or self._retry or self._stopping):
+                    self._writer_idle = True
                     self._wake.wait()
+                    self._writer_idle = False
                 if not (self._wanted > self._attempted or self._retry):
                     return  # stopping, nothing left to do
                 self._retry = False

@@ -2,7 +2,9 @@
 
 ``SessionTable`` holds the rules of SPEC.md §1.3 and §2.1 that do not depend on where sessions
 are kept: TTL expiry, the LRU cap, touching and access order, the session-ID rule and
-immutable snapshots. It also counts revisions and keeps the **base**, the state it last
+immutable snapshots. ``add_turn`` costs the same whatever the session's history: a new turn
+goes to the session's private append-only **tail**, folded into an immutable snapshot only when
+one is read (``_folded``). It also counts revisions and keeps the **base**, the state it last
 synchronised with a file (loaded or saved), so a file backend knows what to save and can merge
 with other instances' saves (SPEC.md §8, ``reference.merge``). ``TableStorage`` maps
 ``spec.SessionStorage`` onto a table; backends subclass it and react to changes in
@@ -76,6 +78,9 @@ class SessionTable:
         self._ttl = ttl
         self._lock = threading.Lock()
         self._sessions = {s.id: s for s in loaded}
+        # Turns added since each session's snapshot in _sessions was made; a session's state
+        # is its snapshot plus its tail. Appending here copies nothing (B02: O(1) add_turn).
+        self._tails: dict[str, list[ConversationTurn]] = {}
         # Access order: a higher number is a later access; it breaks timestamp ties (B04).
         self._access = {s.id: len(loaded) - i for i, s in enumerate(loaded)}
         self._next_access = len(loaded) + 1
@@ -121,12 +126,14 @@ class SessionTable:
     def live_sessions(self) -> list[SessionData]:
         with self._lock:
             self._purge(self._now())
+            self._fold_all()
             return self._in_list_order(self._sessions.values())
 
     def snapshot(self) -> Snapshot:
         """The live sessions to save. Cheap under the lock: entries are immutable."""
         with self._lock:
             now = self._now()
+            self._fold_all()
             revision, sessions, access = self._revision, dict(self._sessions), dict(self._access)
             base, mark = self._base, self._next_access
         live = [s for s in sessions.values() if not self._expired(s, now)]
@@ -166,10 +173,10 @@ class SessionTable:
         with self._lock:
             now = self._now()
             self._purge(now)
-            current = self._sessions.get(session_id)
+            current = self._folded(session_id)
             if current is None:
                 return self._insert(SessionData(session_id, now, now))
-            return self._put(replace(current, last_accessed_at=now))
+            return self._put(_touched(current, now))
 
     def update(
         self,
@@ -196,15 +203,22 @@ class SessionTable:
             return self._put(updated)
 
     def add_turn(self, session_id: str, turn: ConversationTurn) -> int | None:
-        (checked,) = _checked_turns([turn])
+        checked = _checked_turn(turn)
         with self._lock:
             now = self._now()
-            current = self._live(session_id, now)
-            if current is None:
+            if not is_valid_session_id(session_id):
                 return None
-            return self._put(
-                replace(current, last_accessed_at=now, turns=(*current.turns, checked))
-            )
+            current = self._sessions.get(session_id)
+            if current is None or self._expired(current, now):
+                return None
+            # Not _live(): it would fold the tail, copying the history this call must not copy.
+            self._sessions[session_id] = _touched(current, now)
+            tail = self._tails.get(session_id)
+            if tail is None:
+                self._tails[session_id] = [checked]
+            else:
+                tail.append(checked)
+            return self._touch(session_id)
 
     def delete(self, session_id: str) -> int | None:
         with self._lock:
@@ -222,10 +236,34 @@ class SessionTable:
         return now - session.last_accessed_at > self._ttl  # exactly the TTL is live (B17)
 
     def _live(self, session_id: str, now: datetime) -> SessionData | None:
+        """The live session, its tail folded in, or None for an unknown or expired id."""
         if not is_valid_session_id(session_id):  # also keeps unhashable ids out of the dict
             return None
         session = self._sessions.get(session_id)
-        return None if session is None or self._expired(session, now) else session
+        if session is None or self._expired(session, now):
+            return None
+        return self._folded(session_id)
+
+    def _folded(self, session_id: str) -> SessionData | None:
+        """The session with its tail folded into its snapshot (which is then cached in
+        ``_sessions``), or None. Costs the history once after each run of ``add_turn``: reads
+        pay for snapshots, mutations do not."""
+        session = self._sessions.get(session_id)
+        tail = self._tails.pop(session_id, None)
+        if tail is not None and session is not None:
+            session = SessionData(
+                session.id,
+                session.created_at,
+                session.last_accessed_at,
+                (*session.turns, *tail),
+                session.codex_conversation_id,
+            )
+            self._sessions[session_id] = session
+        return session
+
+    def _fold_all(self) -> None:
+        for session_id in list(self._tails):
+            self._folded(session_id)
 
     def _in_list_order(self, sessions: Iterable[SessionData]) -> list[SessionData]:
         return sorted(
@@ -236,6 +274,7 @@ class SessionTable:
         # Not a change of this instance: every instance sees the same expiry.
         for session_id in [i for i, s in self._sessions.items() if self._expired(s, now)]:
             del self._sessions[session_id], self._access[session_id]
+            self._tails.pop(session_id, None)
 
     def _absorb(
         self,
@@ -246,6 +285,7 @@ class SessionTable:
         """Memory := merge(base, memory, stored); the base := stored. Access order: the
         stored file's order, then the sessions ``is_ours`` says this instance touched since,
         above them in their own order (B04: file order breaks ties, then our later accesses)."""
+        self._fold_all()
         theirs = {s.id: s for s in stored}
         ours = sorted((i for i in self._sessions if is_ours(i)), key=self._access.__getitem__)
         self._sessions = merge_stores(base, self._sessions, theirs)
@@ -269,9 +309,15 @@ class SessionTable:
             del self._sessions[session.id], self._access[session.id]
 
     def _put(self, session: SessionData) -> int:
-        """Store a changed session and make it the most recently accessed (a touch)."""
+        """Store a changed session, whole (made from ``_live`` or ``_folded``: any tail is
+        dropped), and make it the most recently accessed (a touch)."""
         self._sessions[session.id] = session
-        self._access[session.id] = self._next_access
+        self._tails.pop(session.id, None)
+        return self._touch(session.id)
+
+    def _touch(self, session_id: str) -> int:
+        """Make the session the most recently accessed; count a change."""
+        self._access[session_id] = self._next_access
         self._next_access += 1
         self._revision += 1
         return self._revision
@@ -288,20 +334,30 @@ class SessionTable:
 
     def _remove(self, session_id: str) -> None:
         del self._sessions[session_id], self._access[session_id]
+        self._tails.pop(session_id, None)
         self._revision += 1
 
 
 def _checked_turns(turns: Iterable[object]) -> tuple[ConversationTurn, ...]:
     """The turns as a tuple the store owns: nothing of the caller's stays mutable in it (B24)."""
-    checked = []
-    for turn in turns:
-        if not isinstance(turn, ConversationTurn):
-            raise ValidationError(f"turns must be spec.ConversationTurn, got {type(turn).__name__}")
-        if not (type(turn) is ConversationTurn and type(turn.prompt) is type(turn.response) is str):
-            # A subclass may carry attributes of its own: keep a plain copy, same values.
-            turn = ConversationTurn(_own(turn.prompt), _own(turn.response), turn.timestamp)
-        checked.append(turn)
-    return tuple(checked)
+    return tuple(map(_checked_turn, turns))
+
+
+def _checked_turn(turn: object) -> ConversationTurn:
+    """The turn itself when it is a plain, immutable ConversationTurn, else a plain copy (B24)."""
+    if type(turn) is ConversationTurn and type(turn.prompt) is type(turn.response) is str:
+        return turn
+    if not isinstance(turn, ConversationTurn):
+        raise ValidationError(f"turns must be spec.ConversationTurn, got {type(turn).__name__}")
+    # A subclass may carry attributes of its own: keep a plain copy, same values.
+    return ConversationTurn(_own(turn.prompt), _own(turn.response), turn.timestamp)
+
+
+def _touched(session: SessionData, now: datetime) -> SessionData:
+    """``session`` accessed at ``now``: ``dataclasses.replace`` costs several times more."""
+    return SessionData(
+        session.id, session.created_at, now, session.turns, session.codex_conversation_id
+    )
 
 
 def _own(text: str) -> str:

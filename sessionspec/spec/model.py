@@ -75,6 +75,8 @@ def to_millis(moment: datetime) -> datetime:
     Every timestamp enters a store through this function, so what memory holds is exactly
     what the file can hold (B09).
     """
+    if type(moment) is datetime and moment.tzinfo is UTC and not moment.microsecond % 1000:
+        return moment  # already normal: the common case, every stored value (cheap on purpose)
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValidationError(f"timestamps must be timezone-aware; got naive {moment!r}")
     utc = moment.astimezone(UTC)
@@ -141,12 +143,15 @@ class ConversationTurn:
     timestamp: datetime
 
     def __post_init__(self) -> None:
-        for name in ("prompt", "response"):
-            if not isinstance(getattr(self, name), str):
-                raise ValidationError(f"turn {name} must be a str")
+        if not isinstance(self.prompt, str):
+            raise ValidationError("turn prompt must be a str")
+        if not isinstance(self.response, str):
+            raise ValidationError("turn response must be a str")
         if not isinstance(self.timestamp, datetime):
             raise ValidationError("turn timestamp must be a datetime")
-        object.__setattr__(self, "timestamp", to_millis(self.timestamp))
+        normal = to_millis(self.timestamp)
+        if normal is not self.timestamp:  # a turn is built per add_turn: skip a needless set
+            object.__setattr__(self, "timestamp", normal)
 
 
 @dataclass(frozen=True, slots=True)

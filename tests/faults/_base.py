@@ -103,6 +103,7 @@ class HookedFileStorage(FileSessionStorage):
         self._stopping = False
         self._closed = False
         self._writer: threading.Thread | None = None
+        self._writer_idle = False
         self._encoder = self.encoder_class()
         exits.track(self)
 
@@ -175,7 +176,9 @@ class HookedFileStorage(FileSessionStorage):
         while True:
             with self._wake:
                 while not (self._wanted > self._attempted or self._retry or self._stopping):
+                    self._writer_idle = True
                     self._wake.wait()
+                    self._writer_idle = False
                 if not (self._wanted > self._attempted or self._retry):
                     return
                 self._retry = False

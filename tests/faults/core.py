@@ -241,6 +241,7 @@ class _UnsortedSnapshotTable(SessionTable):
     def snapshot(self) -> Snapshot:
         with self._lock:
             now = self._now()
+            self._fold_all()
             revision, sessions = self._revision, dict(self._sessions)
         # The bug: the file gets the sessions in insertion (creation) order.
         return Snapshot(revision, tuple(s for s in sessions.values() if not self._expired(s, now)))
@@ -306,7 +307,7 @@ class _SoftDeleteTable(SessionTable):
         with self._lock:
             now = self._now()
             self._purge(now)
-            current = self._sessions.get(session_id) or self._tombstones.pop(session_id, None)
+            current = self._folded(session_id) or self._tombstones.pop(session_id, None)
             if current is None:
                 return self._insert(SessionData(session_id, now, now))
             if session_id not in self._sessions:  # the bug: the old turns come back
@@ -438,7 +439,7 @@ def _ensure_with(table: SessionTable, session_id: str) -> int:
     with table._lock:
         now = table._now()
         table._purge(now)
-        current = table._sessions.get(session_id)
+        current = table._folded(session_id)
         if current is None:
             return table._insert(SessionData(session_id, now, now))
         return table._put(replace(current, last_accessed_at=now))
@@ -657,7 +658,7 @@ class _GetSeesExpiredTable(SessionTable):
         if not is_valid_session_id(session_id):
             return None
         with self._lock:
-            return self._sessions.get(session_id)  # the bug: not purged yet = still there
+            return self._folded(session_id)  # the bug: not purged yet = still there
 
 
 @fault("B17", "get-returns-expired", "get_session returns an expired session until a purge")
@@ -670,7 +671,7 @@ class _RevivingTable(SessionTable):
         (checked,) = _checked_turns([turn])
         with self._lock:
             now = self._now()
-            current = self._sessions.get(session_id) if isinstance(session_id, str) else None
+            current = self._folded(session_id) if isinstance(session_id, str) else None
             if current is None:  # the bug: an expired but unpurged session is revived
                 return None
             return self._put(
@@ -686,6 +687,7 @@ class AddTurnRevivesExpired(HookedFileStorage):
 class _ExpiredSavedTable(SessionTable):
     def snapshot(self) -> Snapshot:
         with self._lock:
+            self._fold_all()
             revision, sessions, access = self._revision, dict(self._sessions), dict(self._access)
         # The bug: no expiry filter; expired sessions stay in the file until purged.
         ordered = sorted(
@@ -765,7 +767,7 @@ class _EnsureIgnoresCapTable(SessionTable):
         with self._lock:
             now = self._now()
             self._purge(now)
-            current = self._sessions.get(session_id)
+            current = self._folded(session_id)
             if current is None:
                 return self._put(SessionData(session_id, now, now))  # the bug: no eviction
             return self._put(replace(current, last_accessed_at=now))
