@@ -14,6 +14,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring as _string  # C: escapes like json.dumps
 from typing import Any, NoReturn
 
+from sessionspec.reference.fastload import decode_writer_form
 from sessionspec.spec import (
     SCHEMA_VERSION,
     ConversationTurn,
@@ -59,7 +60,19 @@ class Decoded:
 
 
 def decode(data: bytes) -> Decoded:
-    """Read a sessions file. Raises CorruptFileError or UnsupportedVersionError."""
+    """Read a sessions file. Raises CorruptFileError or UnsupportedVersionError.
+
+    A file in the writer's own form takes a fast path (``fastload``) that gives exactly what
+    the full reader, ``decode_fully``, gives; any other file, the full reader.
+    """
+    sessions = decode_writer_form(data)
+    if sessions is not None:
+        return Decoded(sessions, (), False)
+    return decode_fully(data)
+
+
+def decode_fully(data: bytes) -> Decoded:
+    """``decode`` by the reader's rules, step by step (SPEC.md §3.2): any file."""
     document, repeated_names = _parse_json(data)
     if not isinstance(document, dict):
         raise CorruptFileError("the top level is not a JSON object")
