@@ -546,7 +546,11 @@ def _read_file(path: Path, limit: int) -> tuple[bytes, _FileId] | None:
         )
         if info.st_size > limit:
             raise too_large  # before reading: a refusal costs no memory and no time
-        data = file.read(limit + 1)  # + 1: a file that grew since the fstat is caught too
+        # A buffer of the size the fstat gave, not of the limit: read(n) allocates n bytes
+        # first, and 256 MiB of fresh memory costs a page fault per page read into it.
+        data = file.read(info.st_size + 1)
+        if len(data) > info.st_size:  # + 1: it grew since the fstat; read on to the limit
+            data += file.read(limit + 1 - len(data))
         if len(data) > limit:
             raise too_large
         return data, _file_id(os.fstat(fd))
