@@ -6,7 +6,8 @@ otherwise None, and ``decode`` reads the file with the full reader. The proof:
 
 1. msgspec decodes the bytes into strict structs: no member beyond the writer's, every member
    of the type the reader wants, ``version`` the integer 1, timestamps kept as text.
-2. msgspec's own encoding of those structs, indented by two spaces, is byte for byte the file.
+2. msgspec's own encoding of those structs, indented by two spaces, is byte for byte the file
+   (checked one session at a time).
    So the file is one JSON text in msgspec's canonical form, which is the writer's (the tests
    check that msgspec escapes exactly like ``json.dumps``): no repeated member name, no
    ``null`` conversation id, no whitespace, escape or number the two parsers could read
@@ -84,7 +85,7 @@ def decode_writer_form(data: bytes) -> tuple[SessionData, ...] | None:
     full reader loads exactly them, with nothing skipped and nothing lost."""
     try:
         document = _DECODER.decode(data)
-        if msgspec.json.format(_ENCODER.encode(document), indent=_INDENT) != data:
+        if not _is_canonical(data, document):
             return None
     except (msgspec.MsgspecError, ValueError):  # UnicodeDecodeError is a ValueError
         return None
@@ -115,6 +116,43 @@ def decode_writer_form(data: bytes) -> tuple[SessionData, ...] | None:
     except ValueError:  # in the writer's form, but no such date or time: the reader skips it
         return None
     return tuple(sessions)
+
+
+def _canonical(document: _Document) -> bytes:
+    return msgspec.json.format(_ENCODER.encode(document), indent=_INDENT)
+
+
+_EMPTY = _canonical(_Document(1, []))
+_HEAD = b'{\n  "version": 1,\n  "sessions": [\n'
+_SEPARATOR = b",\n"
+_TAIL = b"\n  ]\n}"
+
+
+def _is_canonical(data: bytes, document: _Document) -> bool:
+    """Whether ``data`` is msgspec's encoding of ``document``, indented by two spaces.
+
+    One session at a time, each in a document of its own (so at its depth in the file), and
+    compared in place: the whole file encoded again would be two more buffers of its size,
+    whose fresh pages cost more than the encoding.
+    """
+    if not document.sessions:
+        return data == _EMPTY
+    if not (data.startswith(_HEAD) and data.endswith(_TAIL)):
+        return False
+    position = len(_HEAD)
+    for index, record in enumerate(document.sessions):
+        if index:
+            if not data.startswith(_SEPARATOR, position):
+                return False
+            position += len(_SEPARATOR)
+        alone = _canonical(_Document(1, [record]))
+        if not (alone.startswith(_HEAD) and alone.endswith(_TAIL)):
+            return False
+        session = memoryview(alone)[len(_HEAD) : len(alone) - len(_TAIL)]
+        if not data.startswith(session, position):
+            return False
+        position += len(session)
+    return position + len(_TAIL) == len(data)
 
 
 def _writer_stamps(records: list[_Session]) -> bool:
