@@ -943,7 +943,7 @@ def test_B19_a_save_is_temp_write_fsync_rename_fsync_dir_in_that_order(tmp_path:
         pytest.skip("strace is needed to watch the system calls of a real save")
     path = tmp_path / "store" / "sessions.json"
     trace = tmp_path / "trace"
-    calls = "openat,open,fchmod,write,fsync,rename,renameat,renameat2,mkdir,chmod"
+    calls = "openat,open,fchmod,write,writev,fsync,rename,renameat,renameat2,mkdir,chmod"
     subprocess.run(
         [strace, "-f", "-qq", "-e", f"trace={calls}", "-o", str(trace),
          sys.executable, "-c", TRACED_CHILD, str(path)],
@@ -959,7 +959,11 @@ def test_B19_a_save_is_temp_write_fsync_rename_fsync_dir_in_that_order(tmp_path:
             events.append("create temp")
         elif temp_fd and call.startswith(f"fchmod({temp_fd}, 0600)"):
             events.append("fchmod 0600")
-        elif temp_fd and call.startswith(f"write({temp_fd},") and events[-1] != "write":
+        elif (
+            temp_fd
+            and call.startswith((f"write({temp_fd},", f"writev({temp_fd},"))
+            and events[-1] != "write"
+        ):  # a save writes its pieces with writev(2)
             events.append("write")
         elif temp_fd and call.startswith(f"fsync({temp_fd})") and events[-1] == "write":
             events.append("fsync temp")

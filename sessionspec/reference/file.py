@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import logging
 import os
 import secrets
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from os import PathLike
 from pathlib import Path
@@ -103,13 +102,13 @@ class FileSessionStorage(TableStorage):
         # One reading of the clock for the whole constructor: expiry and the cap at load,
         # stale temp files and backup names all use it (SPEC.md §1.3).
         now = to_millis(clock())
-        self._loaded: tuple[_FileId, bytes | None] = (None, None)  # what _load read last
+        self._loaded: tuple[_FileId, _Content] = (None, None)  # what _load read last
         loaded = self._load(now)
         # The file as this instance last synchronised with it (loaded, saved or taken in),
-        # changed only together with the table's base: a digest of its bytes, which decides,
+        # changed only together with the table's base: its bytes (``_digest``), which decide,
         # and its stat, a cheap hint that it may have changed since (SPEC.md §8.2, §8.4).
         self._disk_stat: _FileId = self._loaded[0]
-        self._disk_digest: bytes | None = self._loaded[1]
+        self._disk_digest: _Content = self._loaded[1]
         table = SessionTable(
             loaded[1].sessions if loaded else (),
             clock=clock,
@@ -372,7 +371,7 @@ class FileSessionStorage(TableStorage):
             theirs = self._read_if_changed(now)
             stored = snapshot.sessions if theirs is None else self._merged(snapshot, theirs, now)
             self._remove_dead_temps()
-            data = self._encoder.encode(stored)
+            data = self._encoder.pieces(stored)  # written with writev(2), never joined
 
             def renamed(written: _FileId) -> None:
                 # The file holds ``stored`` from the rename on, whatever fails after it (the
@@ -407,11 +406,13 @@ class FileSessionStorage(TableStorage):
                     return
                 theirs: list[SessionData] = []  # removed by someone: an empty store
                 stat_key: _FileId = None
-                digest: bytes | None = None
+                digest: _Content = None
+                changed = True
             else:
                 data, stat_key = read
                 digest = _digest(data)
-                if digest != self._disk_digest:
+                changed = not _same_bytes(data, self._disk_digest)
+                if changed:
                     try:
                         theirs = list(decode(data).sessions)
                     except InvalidFileError as exc:
@@ -419,7 +420,7 @@ class FileSessionStorage(TableStorage):
                             "%s: not taking it in: %s; the next save sets it aside", self.path, exc
                         )
                         return
-            if digest != self._disk_digest:
+            if changed:
                 self._table.refresh(theirs)
             self._disk_stat, self._disk_digest = stat_key, digest
         except OSError as exc:
@@ -433,7 +434,7 @@ class FileSessionStorage(TableStorage):
         read = self._read_path()
         if read is None:
             return None if self._disk_digest is None else []
-        if _digest(read[0]) == self._disk_digest:
+        if _same_bytes(read[0], self._disk_digest):
             return None
         loaded = self._decoded(*read, now)  # the bytes just read: not a second read
         if loaded is None:
@@ -491,16 +492,33 @@ class FileSessionStorage(TableStorage):
 
 
 #: A hint of one version of the file: device, inode, size, mtime in ns. Not proof (inodes are
-#: reused, timestamps coarse): only the digest of the bytes decides that it is unchanged.
+#: reused, timestamps coarse): only its bytes decide that it is unchanged (``_same_bytes``).
 _FileId = tuple[int, int, int, int] | None
+#: The bytes of one version of the file, in pieces (as read, or as written with writev), or
+#: None for no file. Kept rather than hashed: comparing bytes costs less than hashing them.
+_Content = tuple[bytes, ...] | None
 
 
 def _file_id(info: os.stat_result) -> _FileId:
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
-def _digest(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=16).digest()
+def _digest(data: bytes | Sequence[bytes]) -> _Content:
+    """What identifies bytes read or written, to compare later ones with: the bytes
+    themselves, no copy (``_same_bytes``). The name is older than this: it was a hash."""
+    return (data,) if isinstance(data, bytes) else tuple(data)
+
+
+def _same_bytes(data: bytes, content: _Content) -> bool:
+    """Whether ``data`` is exactly the bytes of ``content`` (None, no file: never)."""
+    if content is None or len(data) != sum(map(len, content)):
+        return False
+    position = 0
+    for piece in content:
+        if not data.startswith(piece, position):  # a memcmp, no copy
+            return False
+        position += len(piece)
+    return True
 
 
 def _read_file(path: Path, limit: int) -> tuple[bytes, _FileId] | None:
@@ -537,7 +555,11 @@ def _read_file(path: Path, limit: int) -> tuple[bytes, _FileId] | None:
         )
         if info.st_size > limit:
             raise too_large  # before reading: a refusal costs no memory and no time
-        data = file.read(limit + 1)  # + 1: a file that grew since the fstat is caught too
+        # A buffer of the size the fstat gave, not of the limit: read(n) allocates n bytes
+        # first, and 256 MiB of fresh memory costs a page fault per page read into it.
+        data = file.read(info.st_size + 1)
+        if len(data) > info.st_size:  # + 1: it grew since the fstat; read on to the limit
+            data += file.read(limit + 1 - len(data))
         if len(data) > limit:
             raise too_large
         return data, _file_id(os.fstat(fd))
@@ -562,11 +584,12 @@ def _current_id(path: Path) -> _FileId:
 def _save_atomically(
     path: Path,
     temp_path: Path,
-    data: bytes,
+    data: bytes | Sequence[bytes],
     renamed: Callable[[_FileId], None] | None = None,
 ) -> None:
-    """Temp file, fsync, rename over, fsync the directory (B19, B20, B11). ``renamed`` is
-    called with the new file's stat hint as soon as the rename returned."""
+    """Temp file, fsync, rename over, fsync the directory (B19, B20, B11). ``data`` is the
+    bytes or their pieces, written in order. ``renamed`` is called with the new file's stat
+    hint as soon as the rename returned."""
     _make_private_dirs(path.parent)
     fd = os.open(temp_path, _NEW_FILE, PRIVATE_FILE)
     try:
@@ -602,10 +625,35 @@ def _make_private_dirs(directory: Path) -> None:
         _fsync_directory(new.parent)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def _write_all(fd: int, data: bytes | Sequence[bytes]) -> None:
+    """Write all of ``data``: bytes with write(2), pieces with writev(2), whatever either
+    writes short."""
+    if isinstance(data, bytes):
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        return
+    pieces: list[bytes | memoryview] = [piece for piece in data if piece]
+    first = 0  # pieces[first:] are left to write
+    while first < len(pieces):
+        written = os.writev(fd, pieces[first : first + _IOV_MAX])
+        while first < len(pieces) and written >= len(pieces[first]):
+            written -= len(pieces[first])
+            first += 1
+        if written:  # a short write ended inside pieces[first]
+            pieces[first] = memoryview(pieces[first])[written:]
+
+
+def _iov_max() -> int:
+    """How many pieces one writev(2) takes (IOV_MAX; 1024 on Linux)."""
+    try:
+        limit = os.sysconf("SC_IOV_MAX")
+    except (ValueError, OSError):
+        limit = -1
+    return min(limit, 1024) if limit > 0 else 16  # POSIX: at least 16
+
+
+_IOV_MAX = _iov_max()
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -9,11 +9,12 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from json.encoder import encode_basestring as _string  # C: escapes like json.dumps
 from typing import Any, NoReturn
 
+from sessionspec.reference.fastload import decode_writer_form
 from sessionspec.spec import (
     SCHEMA_VERSION,
     ConversationTurn,
@@ -59,7 +60,19 @@ class Decoded:
 
 
 def decode(data: bytes) -> Decoded:
-    """Read a sessions file. Raises CorruptFileError or UnsupportedVersionError."""
+    """Read a sessions file. Raises CorruptFileError or UnsupportedVersionError.
+
+    A file in the writer's own form takes a fast path (``fastload``) that gives exactly what
+    the full reader, ``decode_fully``, gives; any other file, the full reader.
+    """
+    sessions = decode_writer_form(data)
+    if sessions is not None:
+        return Decoded(sessions, (), False)
+    return decode_fully(data)
+
+
+def decode_fully(data: bytes) -> Decoded:
+    """``decode`` by the reader's rules, step by step (SPEC.md §3.2): any file."""
     document, repeated_names = _parse_json(data)
     if not isinstance(document, dict):
         raise CorruptFileError("the top level is not a JSON object")
@@ -233,6 +246,13 @@ class _RecordReader:
 # -- writing ---------------------------------------------------------------------------------
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_DOCUMENT_HEAD = b'{\n  "version": %d,\n  "sessions": [\n' % SCHEMA_VERSION
+_DOCUMENT_TAIL = b"\n  ]\n}"
+_EMPTY_DOCUMENT = b'{\n  "version": %d,\n  "sessions": []\n}' % SCHEMA_VERSION
+_SESSION_SEPARATOR = b",\n"
+#: Turns appended one save at a time are joined into one piece every this many: a save
+#: writes its pieces with writev(2), which is as fast as write(2) only for large pieces.
+_LOOSE_TURNS = 64
 
 
 def encode(sessions: Iterable[SessionData]) -> bytes:
@@ -246,41 +266,86 @@ def encode(sessions: Iterable[SessionData]) -> bytes:
     return _document([_session_bytes(session) for session in sessions])
 
 
+@dataclass(slots=True)
+class _Encoded:
+    """One session as ``SessionEncoder`` last encoded it, in pieces: ``head``, ``turns`` (the
+    encoded ``turns_of``, each piece one turn or many), ``tail``."""
+
+    session: SessionData
+    head: bytes
+    turns: list[bytes]
+    tail: bytes
+    turns_of: tuple[ConversationTurn, ...]
+    loose: int  # how many of the last pieces of ``turns`` hold one turn each
+
+
 class SessionEncoder:
     """``encode`` that reuses the bytes of every session unchanged since its last call.
 
     Sessions are immutable and a change replaces the object, so "unchanged" is identity:
-    a save after one ``add_turn`` encodes one session, not the whole store.
+    a save after one ``add_turn`` encodes one session, not the whole store, and of that
+    session only what changed: its head (the times) and the turns it did not have.
     """
 
     def __init__(self) -> None:
-        self._last: dict[str, tuple[SessionData, bytes]] = {}
+        self._last: dict[str, _Encoded] = {}
 
     def encode(self, sessions: Iterable[SessionData]) -> bytes:
-        current = {}
+        return b"".join(self.pieces(sessions))
+
+    def pieces(self, sessions: Iterable[SessionData]) -> list[bytes]:
+        """``encode(sessions)`` in pieces, to write with writev(2) rather than join."""
+        current: dict[str, _Encoded] = {}
+        pieces = [_DOCUMENT_HEAD]
         for session in sessions:
             cached = self._last.get(session.id)
-            if cached is None or cached[0] is not session:
-                cached = (session, _session_bytes(session))
+            if cached is None or cached.session is not session:
+                cached = _encoded(session, cached)
             current[session.id] = cached
+            pieces += (cached.head, *cached.turns, cached.tail, _SESSION_SEPARATOR)
         self._last = current
-        return _document([piece for _, piece in current.values()])
+        if not current:
+            return [_EMPTY_DOCUMENT]
+        pieces[-1] = _DOCUMENT_TAIL  # the last separator
+        return pieces
+
+
+def _encoded(session: SessionData, before: _Encoded | None) -> _Encoded:
+    """``session`` in pieces, reusing the turns ``before`` encoded when it only added some."""
+    turns = session.turns
+    kept = 0 if before is None else len(before.turns_of)
+    if before is not None and kept <= len(turns) and turns[:kept] == before.turns_of:
+        added = enumerate(turns[kept:], kept)
+        pieces = [*before.turns, *(_utf8(_turn_text(turn, i == 0)) for i, turn in added)]
+        loose = before.loose + len(turns) - kept
+        if loose >= _LOOSE_TURNS:
+            pieces[-loose:] = [b"".join(pieces[-loose:])]
+            loose = 0
+    else:
+        texts = [_turn_text(turn, i == 0) for i, turn in enumerate(turns)]
+        pieces = [_utf8("".join(texts))] if texts else []
+        loose = 0
+    return _Encoded(
+        session,
+        _utf8(_head_text(session)),
+        pieces,
+        _utf8(_tail_text(session)),
+        turns,
+        loose,
+    )
 
 
 def _document(sessions: list[bytes]) -> bytes:
     if not sessions:
-        return b'{\n  "version": %d,\n  "sessions": []\n}' % SCHEMA_VERSION
-    return b"".join(
-        [
-            b'{\n  "version": %d,\n  "sessions": [\n' % SCHEMA_VERSION,
-            b",\n".join(sessions),
-            b"\n  ]\n}",
-        ]
-    )
+        return _EMPTY_DOCUMENT
+    return b"".join([_DOCUMENT_HEAD, _SESSION_SEPARATOR.join(sessions), _DOCUMENT_TAIL])
 
 
 def _session_bytes(session: SessionData) -> bytes:
-    text = _session_text(session)
+    return _utf8(_session_text(session))
+
+
+def _utf8(text: str) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
@@ -290,25 +355,45 @@ def _session_bytes(session: SessionData) -> bytes:
 
 
 def _session_text(session: SessionData) -> str:
-    turns = [
+    turns = "".join([_turn_text(turn, i == 0) for i, turn in enumerate(session.turns)])
+    return _head_text(session) + turns + _tail_text(session)
+
+
+def _head_text(session: SessionData) -> str:
+    return (
+        f"    {{\n"
+        f'      "id": {_string(session.id)},\n'
+        f'      "createdAt": "{_timestamp(session.created_at)}",\n'
+        f'      "lastAccessedAt": "{_timestamp(session.last_accessed_at)}",\n'
+        f'      "turns": '
+    )
+
+
+def _turn_text(turn: ConversationTurn, first: bool) -> str:
+    """A turn with what precedes it in the array: its opening bracket or a separator."""
+    return (
+        f"{'[' if first else ','}\n"
         f"        {{\n"
         f'          "prompt": {_string(turn.prompt)},\n'
         f'          "response": {_string(turn.response)},\n'
-        f'          "timestamp": "{format_timestamp(turn.timestamp)}"\n'
+        f'          "timestamp": "{_timestamp(turn.timestamp)}"\n'
         f"        }}"
-        for turn in session.turns
-    ]
-    turns_text = "[\n" + ",\n".join(turns) + "\n      ]" if turns else "[]"
+    )
+
+
+def _tail_text(session: SessionData) -> str:
     conversation_id = (
         ""
         if session.codex_conversation_id is None  # absent, not null; "" is a value (B06)
         else f',\n      "codexConversationId": {_string(session.codex_conversation_id)}'
     )
-    return (
-        f"    {{\n"
-        f'      "id": {_string(session.id)},\n'
-        f'      "createdAt": "{format_timestamp(session.created_at)}",\n'
-        f'      "lastAccessedAt": "{format_timestamp(session.last_accessed_at)}",\n'
-        f'      "turns": {turns_text}{conversation_id}\n'
-        f"    }}"
-    )
+    close = "\n      ]" if session.turns else "[]"
+    return f"{close}{conversation_id}\n    }}"
+
+
+def _timestamp(moment: datetime) -> str:
+    """``format_timestamp``, fast for what a store holds: UTC datetimes in whole milliseconds."""
+    if type(moment) is datetime and moment.tzinfo is UTC and not moment.microsecond % 1000:
+        # "YYYY-MM-DDTHH:MM:SS.mmm+00:00": isoformat pads the year to four digits too.
+        return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
+    return format_timestamp(moment)

@@ -1,0 +1,136 @@
+"""The incremental writer: ``SessionEncoder.pieces`` (reused sessions, appended turns only,
+timestamps formatted fast) and ``reference.file._write_all`` (writev) write exactly ``encode``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from reference_helpers import NASTY_TEXTS, START
+
+from sessionspec import spec
+from sessionspec.reference import file as ref_file
+from sessionspec.reference import sessionfile
+from sessionspec.reference.sessionfile import SessionEncoder, encode
+
+TEXT = st.sampled_from(NASTY_TEXTS) | st.text(st.characters(codec=None), max_size=6)
+MOMENT = st.datetimes(
+    min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(UTC)
+).map(spec.to_millis)
+TURN = st.builds(spec.ConversationTurn, TEXT, TEXT, MOMENT)
+IDS = st.sampled_from(["a", "b", "c", "d"])
+
+# One step on a store of sessions by id: what a table does between two saves.
+STEPS = st.one_of(
+    st.tuples(st.just("append"), IDS, st.lists(TURN, min_size=1, max_size=70)),
+    st.tuples(st.just("replace-turns"), IDS, st.lists(TURN, max_size=3)),
+    st.tuples(st.just("touch"), IDS, MOMENT),
+    st.tuples(st.just("cid"), IDS, st.none() | TEXT),
+    st.tuples(st.just("delete"), IDS, st.none()),
+    st.tuples(st.just("reverse"), st.none(), st.none()),
+)
+
+
+def apply(store: dict[str, spec.SessionData], step: tuple[str, object, object]) -> None:
+    kind, session_id, value = step
+    if kind == "reverse":
+        for key in reversed(list(store)):
+            store[key] = store.pop(key)
+        return
+    assert isinstance(session_id, str)
+    session = store.get(session_id) or spec.SessionData(session_id, START, START)
+    if kind == "append":
+        assert isinstance(value, list)
+        store[session_id] = replace(session, turns=(*session.turns, *value))
+    elif kind == "replace-turns":
+        assert isinstance(value, list)
+        store[session_id] = replace(session, turns=tuple(value))
+    elif kind == "touch":
+        assert isinstance(value, datetime)
+        store[session_id] = replace(session, last_accessed_at=value)
+    elif kind == "cid":
+        assert value is None or isinstance(value, str)
+        store[session_id] = replace(session, codex_conversation_id=value)
+    else:
+        store.pop(session_id, None)
+
+
+@given(st.lists(st.lists(STEPS, max_size=3), max_size=8))
+def test_every_save_is_exactly_encode_of_the_store(
+    saves: list[list[tuple[str, object, object]]],
+) -> None:
+    encoder = SessionEncoder()
+    store: dict[str, spec.SessionData] = {}
+    for steps in saves:
+        for step in steps:
+            apply(store, step)
+        sessions = list(store.values())
+        assert b"".join(encoder.pieces(sessions)) == encode(sessions)
+    assert encoder.encode(list(store.values())) == encode(list(store.values()))
+
+
+def test_an_appended_turn_encodes_only_that_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    turns = tuple(spec.ConversationTurn(f"p{i}", "r", START) for i in range(100))
+    session = spec.SessionData("a", START, START, turns)
+    encoder = SessionEncoder()
+    encoder.pieces([session])
+    encoded: list[spec.ConversationTurn] = []
+    turn_text = sessionfile._turn_text
+
+    def counting(turn: spec.ConversationTurn, first: bool) -> str:
+        encoded.append(turn)
+        return turn_text(turn, first)
+
+    new = spec.ConversationTurn("new", "turn", START)
+    longer = replace(session, turns=(*turns, new), last_accessed_at=START + timedelta(1))
+    expected = encode([longer])
+    monkeypatch.setattr(sessionfile, "_turn_text", counting)
+    assert b"".join(encoder.pieces([longer])) == expected
+    assert encoded == [new]
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 1, 1),
+        max_value=datetime(9999, 12, 31),
+        timezones=st.sampled_from([UTC, UTC, timezone(timedelta(hours=-3))]),
+    )
+)
+def test_the_fast_timestamp_is_format_timestamp(moment: datetime) -> None:
+    assert sessionfile._timestamp(moment) == spec.format_timestamp(moment)
+    assert sessionfile._timestamp(spec.to_millis(moment)) == spec.format_timestamp(moment)
+
+
+def test_write_all_writes_every_piece_in_order_through_short_writevs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pieces = [bytes([65 + i % 26]) * (i % 7) for i in range(3000)]  # empty ones too
+    writev = os.writev
+    calls: list[int] = []
+
+    def short_writev(fd: int, buffers: list[bytes]) -> int:
+        assert 0 < len(buffers) <= ref_file._IOV_MAX
+        calls.append(len(buffers))
+        return writev(fd, [memoryview(b"".join(buffers))[:5]])  # at most 5 bytes a call
+
+    monkeypatch.setattr(os, "writev", short_writev)
+    path = tmp_path / "out"
+    with path.open("wb") as file:
+        ref_file._write_all(file.fileno(), pieces)
+    assert path.read_bytes() == b"".join(pieces)
+    assert len(calls) > 1
+
+
+def test_same_bytes_compares_pieces_with_what_was_read() -> None:
+    pieces = (b"ab", b"", b"cd")
+    assert ref_file._same_bytes(b"abcd", pieces)
+    assert ref_file._same_bytes(b"abcd", ref_file._digest(b"abcd"))
+    assert not ref_file._same_bytes(b"abce", pieces)
+    assert not ref_file._same_bytes(b"abcde", pieces)
+    assert not ref_file._same_bytes(b"abc", pieces)
+    assert not ref_file._same_bytes(b"", None)
