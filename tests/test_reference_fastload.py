@@ -165,6 +165,10 @@ MUTATIONS: list[tuple[bytes, bytes]] = [
     (STAMP, b'"2026-02-30T12:00:00.000Z"'),
     (STAMP, b'"2026-W01-1T12:00:00.000Z"'),
     (STAMP, b'"\\u0032026-01-01T12:00:00.000Z"'),
+    (STAMP, b'"2026-01-01T12:00:00.00\xd9\xa2Z"'),  # an Arabic-Indic digit two
+    (STAMP, b'"2026-01-01T12:00:00.00Z"'),  # one digit short...
+    (STAMP, b'"2026-01-01T12:00:00.0000Z"'),  # ...or long: the stamps' lines shift
+    (STAMP, b'"2026-01-01T12:00:00.000Z\\n"'),
     (b'"hi"', b'"h\\u0069"'),
     (b'"hi"', b'"h\\ud800"'),
     (b'"hi"', b'"h\x01"'),
