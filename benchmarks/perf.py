@@ -27,7 +27,7 @@ b. Burst (``burst``). A fresh store on a new path; timed as a whole: 100
    ``create_session``, 10,000 ``add_turn`` spread round-robin over the 100 sessions (each
    ``ConversationTurn(prompt, response, now)`` built in the loop, the clock advancing 1 ms
    per turn), then ``flush()``. Also: the saves (``os.replace`` calls onto the sessions
-   file, counted by wrapping ``os.replace`` as benchmarks/bench_burst.py does) and the file
+   file, counted by wrapping ``os.replace``) and the file
    size after the flush.
 c. Flush (``flush``). Stores of about 1, 10 and 50 MB (100 sessions, distinct millisecond
    turn timestamps, written by the store itself): the time from one ``add_turn`` to the

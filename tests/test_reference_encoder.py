@@ -80,16 +80,16 @@ def test_an_appended_turn_encodes_only_that_turn(monkeypatch: pytest.MonkeyPatch
     encoder = SessionEncoder()
     encoder.pieces([session])
     encoded: list[spec.ConversationTurn] = []
-    turn_text = sessionfile._turn_text
+    turn_bytes = sessionfile._turn_bytes
 
-    def counting(turn: spec.ConversationTurn, first: bool) -> str:
+    def counting(turn: spec.ConversationTurn, first: bool) -> bytes:
         encoded.append(turn)
-        return turn_text(turn, first)
+        return turn_bytes(turn, first)
 
     new = spec.ConversationTurn("new", "turn", START)
     longer = replace(session, turns=(*turns, new), last_accessed_at=START + timedelta(1))
     expected = encode([longer])
-    monkeypatch.setattr(sessionfile, "_turn_text", counting)
+    monkeypatch.setattr(sessionfile, "_turn_bytes", counting)
     assert b"".join(encoder.pieces([longer])) == expected
     assert encoded == [new]
 
@@ -104,6 +104,9 @@ def test_an_appended_turn_encodes_only_that_turn(monkeypatch: pytest.MonkeyPatch
 def test_the_fast_timestamp_is_format_timestamp(moment: datetime) -> None:
     assert sessionfile._timestamp(moment) == spec.format_timestamp(moment)
     assert sessionfile._timestamp(spec.to_millis(moment)) == spec.format_timestamp(moment)
+    quoted = f'"{spec.format_timestamp(moment)}"'.encode()
+    assert sessionfile._stamp_bytes(moment) == quoted  # msgspec's, cut to milliseconds
+    assert sessionfile._stamp_bytes(spec.to_millis(moment)) == quoted
 
 
 def test_write_all_writes_every_piece_in_order_through_short_writevs(

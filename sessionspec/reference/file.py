@@ -2,8 +2,10 @@
 
 Read top to bottom: loading (SPEC.md §3.2, B11-B16), mutating (the shared ``SessionTable``),
 saving (§4, B19-B22), sharing the file with other instances (§8, B25-B30). One writer thread
-per instance saves the latest state; callers never wait for the disk except in ``flush()`` and
-``close()``, and, when another instance changed the file, in the read that takes it in.
+per instance saves the latest state, once a burst of mutations pauses (§4.5: coalescing); a save
+encodes only what changed (``SessionEncoder``). Callers never wait for the disk except in
+``flush()`` and ``close()``, and, when another instance changed the file, in the read that
+takes it in.
 
 Every save is a read-merge-write under the sidecar lock: when the file changed since this
 instance last loaded or saved it (a ``stat`` tells), what is on disk is merged three ways with
@@ -19,6 +21,7 @@ import os
 import secrets
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from os import PathLike
@@ -50,6 +53,12 @@ SHARED_TEMP_MARK = "shared-"
 #: OSError and nothing is moved: 256 MiB is far above 100 sessions of long conversations, and
 #: far below what decoding it costs in memory (about six times its size).
 MAX_FILE_BYTES = 256 * 1024 * 1024
+#: The writer coalesces a burst of mutations into one save (SPEC.md §4.5): it saves once none
+#: came for COALESCE_QUIET seconds, and at the latest COALESCE_MAX seconds after it woke for
+#: the first; flush() and close() cut the wait short. A burst of 10,000 add_turn is then one
+#: or two saves, not one per save's duration, and the caller's thread keeps the GIL meanwhile.
+COALESCE_QUIET = 0.005
+COALESCE_MAX = 0.1
 
 logger = logging.getLogger(__name__)
 
@@ -328,6 +337,7 @@ class FileSessionStorage(TableStorage):
                     self._writer_idle = False
                 if not (self._wanted > self._attempted or self._retry):
                     return  # stopping, nothing left to do
+                self._coalesce()
                 self._retry = False
                 self._saving = self._table.revision  # the snapshot below covers at least this
             error: Exception | None = None
@@ -359,6 +369,19 @@ class FileSessionStorage(TableStorage):
                         logger.error("could not save %s: %s", self.path, error, exc_info=unexpected)
                 self._error_logged = error is not None
                 self._wake.notify_all()
+
+    def _coalesce(self) -> None:
+        """Let a burst of mutations end before saving: wait, ``_wake`` held, until none came
+        for COALESCE_QUIET, at most COALESCE_MAX; flush() or close() ends the wait at once."""
+        deadline = time.monotonic() + COALESCE_MAX
+        while not (self._retry or self._stopping):
+            seen = self._wanted
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._wake.wait(min(COALESCE_QUIET, left))  # mutations do not notify: not idle
+            if self._wanted == seen:
+                return
 
     # -- sharing the file (SPEC.md §8) --------------------------------------------------------
 
