@@ -27,8 +27,9 @@ b. Burst (``burst``). A fresh store on a new path; timed as a whole: 100
    ``create_session``, 10,000 ``add_turn`` spread round-robin over the 100 sessions (each
    ``ConversationTurn(prompt, response, now)`` built in the loop, the clock advancing 1 ms
    per turn), then ``flush()``. Also: the saves (``os.replace`` calls onto the sessions
-   file, counted by wrapping ``os.replace``) and the file
-   size after the flush.
+   file, counted by wrapping ``os.replace``) and the file size after the flush. All repeats
+   run in one fresh child process (the hidden ``_burst`` sub-command), as Node's do in
+   theirs: not in a process whose heap the other sections filled.
 c. Flush (``flush``). Stores of about 1, 10 and 50 MB (100 sessions, distinct millisecond
    turn timestamps, written by the store itself): the time from one ``add_turn`` to the
    return of the ``flush()`` after it, next to the floor measured in the same run,
@@ -38,7 +39,8 @@ c. Flush (``flush``). Stores of about 1, 10 and 50 MB (100 sessions, distinct mi
    (of the medians).
 d. Load (``load``). The constructor ``factory(path, clock=...)`` on the same 1, 10 and 50 MB
    files (the clock is set one hour after the files' timestamps: the default clock would
-   expire them); ``close()`` afterwards is not timed.
+   expire them); ``close()`` afterwards is not timed. In a fresh child process per file (the
+   hidden ``_load`` sub-command), as Node's loads.
 e. Memory (``memory``). In child processes (this script's hidden ``_memory`` sub-command),
    on the largest file (50 MB): a load (the constructor) and a save (``add_turn`` then
    ``flush()`` on a store loaded beforehand, untimed and unmeasured). Two methods, each in
@@ -400,12 +402,34 @@ def burst_once(factory: Factory, path: Path, sessions: int, turns: int) -> tuple
     return elapsed * 1000, saves
 
 
-def measure_burst(factory: Factory, work: Path, config: Config) -> dict[str, Any]:
+def burst_child(factory_target: str, work: Path, sessions: int, turns: int, repeats: int) -> Any:
+    """The hidden sub-command ``_burst``: the bursts in this fresh process (as Node's run in
+    theirs, not in a process that has run the other sections); [(ms, saves, bytes), ...]."""
+    from sessionspec.conformance.loading import load_target
+
+    factory: Factory = load_target(factory_target)
     runs = []
-    for n in range(config.burst_repeats):
+    for n in range(repeats):
         path = work / f"burst-{n}" / "sessions.json"
-        ms, saves = burst_once(factory, path, config.burst_sessions, config.burst_turns)
+        ms, saves = burst_once(factory, path, sessions, turns)
         runs.append((ms, saves, path.stat().st_size))
+    return runs
+
+
+def run_child(*arguments: str) -> Any:
+    """Run this script's hidden sub-command in a fresh process; its JSON output."""
+    command = [sys.executable, str(Path(__file__).resolve()), *arguments]
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=True, env=child_env(), cwd=ROOT
+    )
+    return json.loads(done.stdout)
+
+
+def measure_burst(factory_target: str, work: Path, config: Config) -> dict[str, Any]:
+    runs = run_child(
+        "_burst", factory_target, str(work), str(config.burst_sessions),
+        str(config.burst_turns), str(config.burst_repeats),
+    )  # fmt: skip
     times = [ms for ms, _, _ in runs]
     median = statistics.median(times)
     middle = min(runs, key=lambda run: abs(run[0] - median))
@@ -460,19 +484,29 @@ def measure_flush(
     return results
 
 
-def measure_load(factory: Factory, files: list[Path], repeats: int) -> list[dict[str, Any]]:
+def load_child(factory_target: str, path: Path, repeats: int) -> tuple[list[float], int]:
+    """The hidden sub-command ``_load``: the loads in this fresh process (as Node's run in
+    theirs); (milliseconds of each, sessions loaded)."""
+    from sessionspec.conformance.loading import load_target
+
+    factory: Factory = load_target(factory_target)
+    times = []
+    sessions = 0
+    for _ in range(repeats):
+        gc.collect()
+        began = time.perf_counter()
+        storage = factory(path, clock=fixed_clock(LATER))
+        times.append((time.perf_counter() - began) * 1000)
+        sessions = len(storage.list_sessions())
+        storage.close()
+        del storage
+    return times, sessions
+
+
+def measure_load(factory_target: str, files: list[Path], repeats: int) -> list[dict[str, Any]]:
     results = []
     for path in files:
-        times = []
-        sessions = 0
-        for _ in range(repeats):
-            gc.collect()
-            began = time.perf_counter()
-            storage = factory(path, clock=fixed_clock(LATER))
-            times.append((time.perf_counter() - began) * 1000)
-            sessions = len(storage.list_sessions())
-            storage.close()
-            del storage
+        times, sessions = run_child("_load", factory_target, str(path), str(repeats))
         results.append(
             {
                 "file_bytes": path.stat().st_size,
@@ -682,7 +716,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print("a. latency", file=sys.stderr)
         result["latency"] = measure_latency(factory, work, config)
         print("b. burst", file=sys.stderr)
-        result["burst"] = measure_burst(factory, work, config)
+        result["burst"] = measure_burst(args.factory, work, config)
         print("files", file=sys.stderr)
         counts = turns_for_sizes(factory, work, config.sizes_mb)
         files = []
@@ -693,7 +727,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print("c. flush", file=sys.stderr)
         result["flush"] = measure_flush(factory, files, work, config.flush_repeats)
         print("d. load", file=sys.stderr)
-        result["load"] = measure_load(factory, files, config.load_repeats)
+        result["load"] = measure_load(args.factory, files, config.load_repeats)
         print("e. memory", file=sys.stderr)
         result["memory"] = measure_memory(args.factory, files[-1])
         if args.no_kit:
@@ -716,6 +750,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_burst"]:  # hidden sub-command: the bursts in a fresh process (section b)
+        target, work, sessions, turns, repeats = argv[1:6]
+        print(json.dumps(burst_child(target, Path(work), int(sessions), int(turns), int(repeats))))
+        return 0
+    if argv[:1] == ["_load"]:  # hidden sub-command: the loads in a fresh process (section d)
+        target, path, repeats = argv[1:4]
+        print(json.dumps(load_child(target, Path(path), int(repeats))))
+        return 0
     if argv[:1] == ["_memory"]:  # hidden sub-command: one memory measurement (section e)
         child = argparse.ArgumentParser(prog="perf.py _memory")
         child.add_argument("what", choices=("load", "save"))

@@ -395,9 +395,10 @@ def test_table_mutators_report_no_change_for_unknown_ids() -> None:
 
 
 def test_add_turn_copies_no_history_and_reads_share_one_snapshot() -> None:
-    """B02, issue 16: ``add_turn`` appends to the session's private tail, leaving the snapshot
-    of its history in place (no copy, whatever its length); the first read folds the tail in
-    and later reads return that same immutable snapshot until the next change."""
+    """B02, B07, issue 16: ``add_turn`` appends to the session's private tail, leaving the
+    snapshot of its history in place (no copy, whatever its length), and ``ensure_session``
+    touches without a copy too; the first read folds the tail in and later reads return that
+    same immutable snapshot until the next change."""
     clock = ManualClock()
     table = SessionTable(clock=clock)
     sid, _ = table.create()
@@ -410,6 +411,10 @@ def test_add_turn_copies_no_history_and_reads_share_one_snapshot() -> None:
         assert table.add_turn(sid, new) is not None
         assert table._sessions[sid].turns is stored  # the history was not copied
         assert table._sessions[sid].last_accessed_at == clock()  # but the touch is there
+    clock.advance(timedelta(milliseconds=1))
+    table.ensure(sid)  # a touch too: no copy either
+    assert table._sessions[sid].turns is stored
+    assert table._sessions[sid].last_accessed_at == clock()
     read = table.get(sid)
     assert read is not None and read.turns == (*history, *added)
     assert table.get(sid) is read  # one snapshot, cached until the next change

@@ -144,6 +144,12 @@ class SessionTable:
         """``stored`` (list order) is now the file, written from ``saved_from``: it becomes the
         base, and memory takes in what it holds from others, keeping what this instance did
         since the snapshot (the same merge, SPEC.md §8.2)."""
+        if stored is saved_from.sessions:
+            # Nothing of others' was merged in: memory already holds all of it (the merge would
+            # give memory back, the same order; it costs the changed sessions' histories).
+            with self._lock:
+                self._base = {s.id: s for s in stored}
+            return
         before = {s.id: s for s in saved_from.sessions}
         with self._lock:
             self._absorb(before, stored, lambda i: self._access[i] >= saved_from.mark)
@@ -173,10 +179,12 @@ class SessionTable:
         with self._lock:
             now = self._now()
             self._purge(now)
-            current = self._folded(session_id)
+            current = self._sessions.get(session_id)
             if current is None:
                 return self._insert(SessionData(session_id, now, now))
-            return self._put(_touched(current, now))
+            # A touch, as add_turn's: the turns and any tail stay where they are (no copy).
+            self._sessions[session_id] = _touched(current, now)
+            return self._touch(session_id)
 
     def update(
         self,
@@ -212,13 +220,14 @@ class SessionTable:
             if current is None or self._expired(current, now):
                 return None
             # Not _live(): it would fold the tail, copying the history this call must not copy.
-            self._sessions[session_id] = _touched(current, now)
-            tail = self._tails.get(session_id)
+            # Keys are the store's own id (current.id), never the caller's object (B24).
+            self._sessions[current.id] = _touched(current, now)
+            tail = self._tails.get(current.id)
             if tail is None:
-                self._tails[session_id] = [checked]
+                self._tails[current.id] = [checked]
             else:
                 tail.append(checked)
-            return self._touch(session_id)
+            return self._touch(current.id)
 
     def delete(self, session_id: str) -> int | None:
         with self._lock:
