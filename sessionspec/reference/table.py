@@ -264,7 +264,7 @@ class SessionTable:
                 session.id,
                 session.created_at,
                 session.last_accessed_at,
-                (*session.turns, *tail),
+                session.turns + tuple(tail),  # one copy; (*a, *b) makes a list first
                 session.codex_conversation_id,
             )
             self._sessions[session_id] = session
