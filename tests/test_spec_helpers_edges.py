@@ -164,7 +164,25 @@ def test_errors_name_the_rule_and_the_value() -> None:
         spec.parse_timestamp("yesterday")
     with pytest.raises(ValueError, match="not a representable date-time: '0001-01-01T00:00:00"):
         spec.parse_timestamp("0001-01-01T00:00:00+01:00")
-    with pytest.raises(ValidationError, match="turn prompt must be a str"):
+    with pytest.raises(ValidationError, match=r"^turn prompt must be a str$"):
         spec.ConversationTurn(b"p", "r", datetime(2026, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"^turn response must be a str$"):
+        spec.ConversationTurn("p", None, datetime(2026, 1, 1, tzinfo=UTC))  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match=r"^turn timestamp must be a datetime$"):
         spec.ConversationTurn("p", "r", "2026-01-01T00:00:00Z")  # type: ignore[arg-type]
+
+
+def test_to_millis_returns_a_normal_plain_datetime_itself_and_rebuilds_any_other() -> None:
+    """Issue 16: a value already normal (a plain UTC datetime in whole milliseconds) is not
+    normalised again, so a turn built from a stored timestamp costs no copy; any other value,
+    a datetime subclass included, is rebuilt, so no caller's object of a subclass (which may
+    carry state of its own) ends up in a store (B24)."""
+    normal = datetime(2026, 1, 1, 0, 0, 0, 123000, tzinfo=UTC)
+    assert spec.to_millis(normal) is normal
+
+    class Stamp(datetime):
+        pass
+
+    theirs = Stamp(2026, 1, 1, 0, 0, 0, 123000, tzinfo=UTC)
+    assert spec.to_millis(theirs) is not theirs
+    assert spec.to_millis(theirs) == normal
