@@ -71,6 +71,8 @@ SAVE_ONCE = textwrap.dedent(
                 return f'"{os.fspath(arg)}"'
             if isinstance(arg, int):
                 return oct(arg) if 0o400 <= arg <= 0o777 else str(arg)  # modes in octal
+            if isinstance(arg, list):  # writev's buffers
+                return f"<{sum(map(len, arg))} bytes in {len(arg)} buffers>"
             return f"<{len(arg)} bytes>"
 
         def spy(name, real):
@@ -85,7 +87,7 @@ SAVE_ONCE = textwrap.dedent(
                 return result
             return wrapper
 
-        for name in ("mkdir", "chmod", "open", "fchmod", "write", "fsync", "close",
+        for name in ("mkdir", "chmod", "open", "fchmod", "write", "writev", "fsync", "close",
                      "replace", "rename", "unlink"):
             setattr(os, name, spy(name, getattr(os, name)))
 
@@ -101,7 +103,7 @@ SAVE_ONCE = textwrap.dedent(
 )
 (ROOT / "save_once.py").write_text(SAVE_ONCE)
 STRACE = shutil.which("strace")
-SYSCALLS = "mkdir,chmod,fchmodat,openat,fchmod,write,fsync,fdatasync,close,rename,renameat,renameat2"
+SYSCALLS = "mkdir,chmod,fchmodat,openat,fchmod,write,writev,fsync,fdatasync,close,rename,renameat,renameat2"
 
 
 def trace_a_save(use_strace):
@@ -151,7 +153,9 @@ lines, sessions_file = trace_a_save(use_strace=STRACE is not None)
 #    is unique to this instance and `O_EXCL` refuses to reuse an existing file, so two
 #    servers sharing the file never scribble into each other's temp file (B16, B19).
 # 3. **`fchmod(…, 0600)`** — exactly private, even under a permissive umask (B20).
-# 4. **`write(…)`** — the complete new content.
+# 4. **`writev(…)`** — the complete new content. `writev` writes a list of buffers in one
+#    call: the reference keeps each session's encoded bytes from one save to the next and
+#    writes them as they are, rather than joining them into one copy of the file first.
 # 5. **`fsync(tmp)`** — force the content to the disk *before* the name points at it.
 #    Without it, after a power cut the rename may be on disk while the data is not, and
 #    you reboot to a zero-length `sessions.json`: the classic ext4 "zero-length file" bug
@@ -176,7 +180,7 @@ def first(predicate, what):
 TMP = r"sessions\.json\.[^>/\"]*\.tmp"
 steps = {
     "create the temp file": first(lambda s: re.search(rf"open(at)?\(.*{TMP}.*0o?600", s), "temp"),
-    "write the temp file": first(lambda s: re.search(rf"write\(\d+<[^>]*{TMP}>", s), "write"),
+    "write the temp file": first(lambda s: re.search(rf"writev?\(\d+<[^>]*{TMP}>", s), "write"),
     "fsync the temp file": first(lambda s: re.search(rf"fsync\(\d+<[^>]*{TMP}>", s), "fsync"),
     "rename it over": first(lambda s: re.search(rf"(rename|replace).*{TMP}.*sessions\.json\"", s), "rename"),
     "fsync the directory": max(i for i, s in enumerate(lines) if re.search(r"fsync\(\d+<~/\.codex-mcp>\)", s)),
