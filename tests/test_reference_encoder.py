@@ -4,6 +4,7 @@ timestamps formatted fast) and ``reference.file._write_all`` (writev) write exac
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -137,3 +138,40 @@ def test_same_bytes_compares_pieces_with_what_was_read() -> None:
     assert not ref_file._same_bytes(b"abcde", pieces)
     assert not ref_file._same_bytes(b"abc", pieces)
     assert not ref_file._same_bytes(b"", None)
+
+
+@given(
+    pieces=st.lists(st.binary(max_size=9), max_size=12),
+    chunk=st.integers(1, 8),
+    edit=st.one_of(st.none(), st.integers(0, 200)),
+)
+def test_file_holds_compares_the_file_with_pieces_a_chunk_at_a_time(
+    pieces: list[bytes], chunk: int, edit: int | None
+) -> None:
+    """A save's "is the file as this instance left it?" (SPEC.md §8.2): the same answer as
+    reading it whole and comparing, whatever the chunk and piece boundaries."""
+    data = b"".join(pieces)
+    if edit is not None and data:
+        position = edit % len(data)  # one byte changed...
+        data = data[:position] + bytes([data[position] ^ 1]) + data[position + 1 :]
+    elif edit is not None:
+        data = b"x"  # ...or, for empty pieces, a file that is not empty
+    with tempfile.TemporaryDirectory() as work:
+        path = Path(work) / "sessions.json"
+        for on_disk in (data, data + b"!", data[:-1]):
+            path.write_bytes(on_disk)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(ref_file, "_COMPARE_CHUNK", chunk)
+                held = ref_file._file_holds(path, tuple(pieces))
+            assert held == (on_disk == b"".join(pieces))
+
+
+def test_file_holds_is_false_for_no_content_no_file_and_no_regular_file(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.json"
+    assert not ref_file._file_holds(path, (b"",))  # no file
+    path.write_bytes(b"")
+    assert not ref_file._file_holds(path, None)  # no content known: never the same
+    assert ref_file._file_holds(path, (b"",))
+    path.unlink()
+    os.mkfifo(path)  # opened without blocking, refused by its fstat
+    assert not ref_file._file_holds(path, (b"",))

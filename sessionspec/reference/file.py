@@ -454,6 +454,8 @@ class FileSessionStorage(TableStorage):
     def _read_if_changed(self, now: datetime) -> list[SessionData] | None:
         """The sessions on disk in file order, or None when its bytes are the ones this
         instance last synchronised with. Under the lock; recovers as a load does (B13-B15)."""
+        if _file_holds(self.path, self._disk_digest):
+            return None  # compared a chunk at a time: no buffer of the file's size
         read = self._read_path()
         if read is None:
             return None if self._disk_digest is None else []
@@ -542,6 +544,45 @@ def _same_bytes(data: bytes, content: _Content) -> bool:
             return False
         position += len(piece)
     return True
+
+
+#: How much of the file ``_file_holds`` reads at a time.
+_COMPARE_CHUNK = 1 << 20
+
+
+def _file_holds(path: Path, content: _Content) -> bool:
+    """Whether the file at ``path`` is exactly ``content``, read a chunk at a time into one
+    buffer: a save that finds the file as this instance left it (the common case) then costs
+    no buffer of the file's size, nor its fresh pages. False on any doubt, an error included:
+    the caller then reads the file whole, as a load does (B12, B32)."""
+    if content is None:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != sum(map(len, content)):
+            return False
+        buffer = bytearray(max(1, min(_COMPARE_CHUNK, info.st_size)))
+        got = start = 0  # buffer[start:got] is read and not compared yet
+        for piece in content:
+            rest = memoryview(piece)
+            while rest:
+                if start == got:
+                    got, start = os.readv(fd, [buffer]), 0
+                    if not got:
+                        return False  # shorter than its size said: it is being changed
+                n = min(len(rest), got - start)
+                if not buffer.startswith(rest[:n], start):  # a memcmp, no copy
+                    return False
+                start, rest = start + n, rest[n:]
+        return start == got and not os.read(fd, 1)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _read_file(path: Path, limit: int) -> tuple[bytes, _FileId] | None:
