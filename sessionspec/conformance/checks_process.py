@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -27,8 +27,8 @@ from sessionspec.conformance.child import session_as_json
 from sessionspec.conformance.clock import epoch_ms
 from sessionspec.conformance.context import CheckContext, LogCapture, capture_logs
 from sessionspec.conformance.loading import child_environment
-from sessionspec.conformance.registry import check
-from sessionspec.spec import ConversationTurn, SessionStorage
+from sessionspec.conformance.registry import PreconditionFailed, check
+from sessionspec.spec import ConversationTurn, SessionData, SessionStorage
 
 #: What ``open()`` (and ``io.open``, ``Path.open``, ``shutil.copy``...) creates a file with
 #: when no ``opener`` says otherwise; the umask is applied on top.
@@ -514,12 +514,14 @@ def _fresh_view(ctx: CheckContext) -> list[dict[str, Any]]:
         fresh.close()
 
 
-def _as_json(storage: SessionStorage) -> list[dict[str, Any]]:
+def _as_json_sessions(sessions: Iterable[SessionData]) -> list[dict[str, Any]]:
     # Through a JSON round trip, so lone surrogates compare like the child's output.
-    data: list[dict[str, Any]] = json.loads(
-        json.dumps([session_as_json(s) for s in storage.list_sessions()])
-    )
+    data: list[dict[str, Any]] = json.loads(json.dumps([session_as_json(s) for s in sessions]))
     return data
+
+
+def _as_json(storage: SessionStorage) -> list[dict[str, Any]]:
+    return _as_json_sessions(storage.list_sessions())
 
 
 @check("B21")
@@ -534,12 +536,27 @@ def flush_makes_final_state_visible(ctx: CheckContext) -> None:
 
 @check("B21")
 def close_flushes(ctx: CheckContext) -> None:
-    """close() flushes: a fresh process sees the final state without an explicit flush."""
+    """close() flushes: a fresh process sees the final state without an explicit flush.
+
+    After the burst, a flush() lets a write-behind writer go idle; then one new session and
+    its turn, straight before close(). (Right after a burst alone the writer may take its
+    snapshot only once the burst has ended, and so save everything by luck whatever close()
+    does.) Only what the check needs to know is read between them: a close() that drops what
+    is pending loses the new session unless its writer runs in those microseconds.
+    """
     storage = ctx.open()
     _burst(ctx, storage)
-    expected = _as_json(storage)
+    storage.flush()
+    before = _as_json(storage)
+    last = storage.create_session()
+    storage.add_turn(last, ConversationTurn("pending at close()", "r", ctx.clock()))
+    pending = storage.get_session(last)
     storage.close()
     storage.close()  # idempotent
+    if pending is None:
+        raise PreconditionFailed("B02", "get_session() of the session just given a turn")
+    # The session touched last comes first (B04: later access first among equal times).
+    expected = [*_as_json_sessions([pending]), *before]
     ctx.expect_same_store(_fresh_view(ctx), expected, "close() must flush the final state")
 
 
