@@ -56,8 +56,12 @@ f. Kit (``kit``). Wall time of ``python -m sessionspec verify TARGET --profile c
 g. Node (``node``). benchmarks/node/upstream_model.mjs models codex-mcp-server's proposed
    FileSessionStorage (whole-store ``JSON.stringify(file, null, 2)`` per save, writeFile then
    rename, no fsync; see that file). It runs the same burst, the load of the same files and
-   a flush after one change at 10 MB; the table puts its medians next to ours with the ratio
-   Node/Python. Skipped with a message when ``node`` is missing.
+   a flush after one change at 10 MB. Side by side: in each of ``node_rounds`` rounds a Node
+   process runs the burst and the loads ``node_repeats`` times, then fresh Python processes
+   run the same (``_burst``, ``_load``), so both sides see the same minutes of a machine
+   whose speed drifts; the table puts the medians of all rounds next to each other with the
+   ratio Node/Python (our flush is section c's, same file). Skipped with a message when
+   ``node`` is missing.
 
 The JSON result (``--out``, default benchmarks/results/perf.json, perf-quick.json with
 ``--quick``) records the machine (uname, CPU model, cores, Python and Node versions,
@@ -121,7 +125,8 @@ class Config:
     load_repeats: int
     kit_profile: str
     kit_repeats: int
-    node_repeats: int
+    node_rounds: int  # g: rounds, each one Node process then Python ones, same workloads
+    node_repeats: int  # g: runs of each workload per process per round
 
 
 FULL = Config(
@@ -130,14 +135,14 @@ FULL = Config(
     latency_calls=5000, latency_repeats=3,
     burst_sessions=100, burst_turns=10_000, burst_repeats=7,
     sizes_mb=(1, 10, 50), flush_repeats=7, load_repeats=5,
-    kit_profile="ci", kit_repeats=3, node_repeats=5,
+    kit_profile="ci", kit_repeats=3, node_rounds=5, node_repeats=5,
 )  # fmt: skip
 QUICK = Config(
     latency_stores=((10, 10), (100, 10), (10, 100), (1, 2000)),
     latency_calls=300, latency_repeats=2,
     burst_sessions=100, burst_turns=2000, burst_repeats=2,
     sizes_mb=(0.25, 0.5, 1), flush_repeats=3, load_repeats=2,
-    kit_profile="smoke", kit_repeats=1, node_repeats=2,
+    kit_profile="smoke", kit_repeats=1, node_rounds=2, node_repeats=2,
 )  # fmt: skip
 
 
@@ -643,26 +648,62 @@ def measure_kit(factory_target: str, work: Path, profile: str, repeats: int) -> 
 
 
 def measure_node(
-    node: str, work: Path, config: Config, files: list[Path], flush_file: Path
+    node: str,
+    factory_target: str,
+    work: Path,
+    config: Config,
+    files: list[Path],
+    flush_file: Path,
 ) -> dict[str, Any]:
+    """Node and Python in alternating rounds on the same workloads (see g. above)."""
     node_work = work / "node"
     node_work.mkdir()
-    # Without --expose-gc: a full collection forced before each run made V8's burst slower
-    # (75-86 ms against 48-56 ms, measured here), a bias against Node.
-    command = [node, str(NODE_SCRIPT), "--work", str(node_work),
-               "--repeat", str(config.node_repeats),
-               "--burst-sessions", str(config.burst_sessions),
-               "--burst-turns", str(config.burst_turns),
-               "--flush", str(flush_file), "--load", *map(str, files)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        return {"skipped": f"node failed (exit {done.returncode}): {done.stderr.strip()[-500:]}"}
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    rounds: list[dict[str, Any]] = []
+    python_burst: list[float] = []
+    python_load: list[list[float]] = [[] for _ in files]
+    for number in range(config.node_rounds):
+        # Without --expose-gc: a full collection forced before each run made V8's burst
+        # slower (75-86 ms against 48-56 ms, measured here), a bias against Node.
+        command = [node, str(NODE_SCRIPT), "--work", str(node_work / f"round-{number}"),
+                   "--repeat", str(config.node_repeats),
+                   "--burst-sessions", str(config.burst_sessions),
+                   "--burst-turns", str(config.burst_turns),
+                   "--load", *map(str, files)]  # fmt: skip
+        if number == 0:
+            command += ["--flush", str(flush_file)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            return {"skipped": f"node failed (exit {done.returncode}): {done.stderr[-500:]}"}
+        rounds.append(json.loads(done.stdout))
+        python_work = work / f"node-python-{number}"
+        python_burst += [ms for ms, _, _ in run_child(
+            "_burst", factory_target, str(python_work), str(config.burst_sessions),
+            str(config.burst_turns), str(config.node_repeats),
+        )]  # fmt: skip
+        for times, path in zip(python_load, files, strict=True):
+            times += run_child("_load", factory_target, str(path), str(config.node_repeats))[0]
+    first = rounds[0]
+    node_burst = [ms for one in rounds for ms in one["burst"]["ms"]["runs"]]
+    return {
+        "node": first["node"],
+        "rounds": config.node_rounds,
+        "repeat": config.node_repeats,
+        "burst": {**first["burst"], "ms": spread(node_burst)},
+        "load": [
+            {**load, "ms": spread([ms for one in rounds for ms in one["load"][i]["ms"]["runs"]])}
+            for i, load in enumerate(first["load"])
+        ],
+        "flush": first["flush"],
+        "python": {
+            "burst_ms": spread(python_burst),
+            "load_ms": [spread(times) for times in python_load],
+        },
+    }
 
 
 def compare_node(node: dict[str, Any], ours: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows of Node figures next to ours, with the ratio Node/Python of the medians."""
+    """Rows of Node figures next to ours (from the same rounds; the flush from section c),
+    with the ratio Node/Python of the medians."""
     rows = []
 
     def add(what: str, node_ms: float, python_ms: float) -> None:
@@ -674,13 +715,13 @@ def compare_node(node: dict[str, Any], ours: dict[str, Any]) -> list[dict[str, A
     add(
         f"burst ({burst['sessions']} creates + {burst['turns']} add_turn + flush)",
         burst["ms"]["median"],
-        ours["burst"]["ms"]["median"],
+        node["python"]["burst_ms"]["median"],
     )
-    for node_load, py_load in zip(node["load"], ours["load"], strict=True):
+    for node_load, python_ms in zip(node["load"], node["python"]["load_ms"], strict=True):
         add(
-            f"load {py_load['file_bytes'] / MB:.1f} MB",
+            f"load {node_load['file_bytes'] / MB:.1f} MB",
             node_load["ms"]["median"],
-            py_load["ms"]["median"],
+            python_ms["median"],
         )
     flush = node["flush"]
     py_flush = min(ours["flush"], key=lambda row: abs(row["file_bytes"] - flush["file_bytes"]))
@@ -743,7 +784,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         else:
             print("g. node", file=sys.stderr)
             flush_file = files[len(files) // 2]
-            result["node"] = measure_node(node, work, config, files, flush_file)
+            result["node"] = measure_node(node, args.factory, work, config, files, flush_file)
             if "skipped" not in result["node"]:
                 result["node"]["comparison"] = compare_node(result["node"], result)
     result["duration_s"] = time.perf_counter() - began

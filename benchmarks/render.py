@@ -179,7 +179,9 @@ def tables(result: dict[str, Any]) -> list[Table]:
             Table(
                 "g. Node model of codex-mcp-server's proposed FileSessionStorage next to ours",
                 f"benchmarks/node/upstream_model.mjs, Node {node.get('node', '?')},"
-                f" {node.get('repeat', '?')} repeats, medians in ms; ratio = Node / Python;"
+                f" {node.get('rounds', 1)} alternating rounds (a Node process, then fresh Python"
+                f" ones) x {node.get('repeat', '?')} repeats, medians in ms of all rounds (our"
+                " flush: section c); ratio = Node / Python;"
                 f" Node burst saves (renames) {node['burst'].get('saves', '?')}, no fsync;"
                 f" Node flush saves per flush {node['flush'].get('saves_per_flush', '?')}.",
                 ["measurement", "Node ms", "Python ms", "Node/Python"],

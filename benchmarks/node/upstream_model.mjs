@@ -16,7 +16,7 @@
 //        [--burst-turns 10000] [--flush FILE] [--load FILE...]
 //
 // Prints one JSON object: burst, load (one entry per --load file, in order) and flush (after
-// one addTurn, on a copy of --flush in DIR), each with the median, min and max in ms.
+// one addTurn, on a copy of --flush in DIR), each with the median, min, max and runs in ms.
 
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
@@ -131,7 +131,7 @@ function spread(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-  return { median, min: sorted[0], max: sorted[sorted.length - 1] };
+  return { median, min: sorted[0], max: sorted[sorted.length - 1], runs: values };
 }
 
 function collect() {
