@@ -81,18 +81,40 @@ def test_an_appended_turn_encodes_only_that_turn(monkeypatch: pytest.MonkeyPatch
     encoder = SessionEncoder()
     encoder.pieces([session])
     encoded: list[spec.ConversationTurn] = []
-    turn_bytes = sessionfile._turn_bytes
+    turns_bytes = sessionfile._turns_bytes
 
-    def counting(turn: spec.ConversationTurn, first: bool) -> bytes:
-        encoded.append(turn)
-        return turn_bytes(turn, first)
+    def counting(turns: tuple[spec.ConversationTurn, ...], *, first: bool) -> list[bytes]:
+        encoded.extend(turns)
+        return turns_bytes(turns, first=first)
 
     new = spec.ConversationTurn("new", "turn", START)
     longer = replace(session, turns=(*turns, new), last_accessed_at=START + timedelta(1))
     expected = encode([longer])
-    monkeypatch.setattr(sessionfile, "_turn_bytes", counting)
+    monkeypatch.setattr(sessionfile, "_turns_bytes", counting)
     assert b"".join(encoder.pieces([longer])) == expected
     assert encoded == [new]
+
+
+@given(st.lists(TURN, max_size=40), st.booleans())
+def test_turns_encoded_together_are_the_turns_encoded_one_by_one(
+    turns: list[spec.ConversationTurn], first: bool
+) -> None:
+    one_by_one = [sessionfile._turn_bytes(turn, first and i == 0) for i, turn in enumerate(turns)]
+    assert sessionfile._turns_bytes(tuple(turns), first=first) == one_by_one
+
+
+def test_turns_off_a_whole_second_are_encoded_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    turns = tuple(
+        spec.ConversationTurn(f'p{i}\u2028"', "r\\", START + timedelta(milliseconds=i))
+        for i in range(1, 100)
+    )
+    expected = [sessionfile._turn_bytes(turn, i == 0) for i, turn in enumerate(turns)]
+
+    def one_by_one(turn: spec.ConversationTurn, first: bool) -> bytes:
+        raise AssertionError("turn by turn")
+
+    monkeypatch.setattr(sessionfile, "_turn_bytes", one_by_one)
+    assert sessionfile._turns_bytes(turns, first=True) == expected
 
 
 @given(
