@@ -423,6 +423,8 @@ class FileSessionStorage(TableStorage):
         if not self._sync.acquire(timeout=0.05):
             return
         try:
+            if _current_id(self.path) == self._disk_stat:
+                return  # this instance's own save renamed it while we waited: nothing to read
             read = self._read_path()
             if read is None:
                 if self._disk_digest is None:
