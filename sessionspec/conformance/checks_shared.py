@@ -388,9 +388,10 @@ def a_delete_elsewhere_is_seen(ctx: CheckContext) -> None:
     )
 
 
-@check("B29")
+@check("B29", requires=Level.FILE_V1)
 def taking_in_the_file_writes_nothing(ctx: CheckContext) -> None:
-    """Reads that take in another instance's save leave the file exactly as it was."""
+    """Reads that take in another instance's save leave the file exactly as it was (a file
+    backend's: another backend has no file to take in; its reads are pure by B23)."""
     one, two = ctx.open(), ctx.open()
     two.list_sessions()
     one.create_session()

@@ -217,7 +217,10 @@ class CheckContext:
 
     def require_valid_file(self, path: Path | None = None) -> None:
         """What the backend saved at ``path`` (if anything) is UTF-8 JSON without a BOM that
-        validates against the writer profile (B10), as a precondition."""
+        validates against the writer profile (B10), as a precondition of a backend claiming
+        file-v1. Any other keeps its store as it likes, at or beside the path (SPEC.md §8.7)."""
+        if not self.claims(Level.FILE_V1):
+            return
         problem = writer_problem(path or self.path)
         self.require("B10", problem is None, f"the file the backend saved: {problem}")
 

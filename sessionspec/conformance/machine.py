@@ -41,6 +41,7 @@ from hypothesis.stateful import (
 
 from sessionspec.conformance import strategies as gen
 from sessionspec.conformance.checks_core import states_id_rule
+from sessionspec.conformance.child import session_as_json
 from sessionspec.conformance.clock import FakeClock
 from sessionspec.conformance.context import CheckContext, Profile, RunState, writer_problem
 from sessionspec.conformance.diff import structural_diff
@@ -967,7 +968,7 @@ class StorageMachine(FileSteps, RuleBasedStateMachine):
         self.expect(
             bid,
             before == after,
-            f"{operation}({self.ref(session_id):.40}) changed what the file stores",
+            f"{operation}({self.ref(session_id):.40}) changed what the store holds",
             expected=before,
             actual=after,
         )
@@ -976,8 +977,19 @@ class StorageMachine(FileSteps, RuleBasedStateMachine):
         """Whether the file exists, and what it stores (its JSON value; bytes if unparseable).
 
         Not its bytes or mtime: ``flush()`` may rewrite an unchanged store in any layout the
-        writer profile allows (SPEC.md, "What a backend may choose").
+        writer profile allows (SPEC.md, "What a backend may choose"). A backend that keeps no
+        sessions file (no file-v1) but claims shared is seen through a second instance on the
+        path, which may open at any time (SPEC.md §8.7): what it lists, every field. Any other
+        has no store the kit can see beside its reads, which the model judges.
         """
+        if not self.file_v1:
+            if Level.SHARED not in self.config.levels:
+                return False, None
+            other = self._open()
+            try:
+                return True, [session_as_json(s) for s in other.list_sessions()]
+            finally:
+                other.close()
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
