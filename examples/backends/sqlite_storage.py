@@ -171,11 +171,12 @@ class SqliteSessionStorage:
                     version = db.execute("PRAGMA user_version").fetchone()[0]
                     if version not in (0, SCHEMA_VERSION):
                         raise OSError(f"{self.database}: unknown schema version {version}")
-                    for statement in SCHEMA:
+                    for statement in SCHEMA if version == 0 else ():
                         db.execute(statement)
                     db.execute("COMMIT")
                 except BaseException:
-                    db.execute("ROLLBACK")
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
                     raise
         except BaseException:
             db.close()
@@ -186,9 +187,7 @@ class SqliteSessionStorage:
     def _transaction(self, write: bool) -> Iterator[tuple[sqlite3.Connection, dict[str, int]]]:
         """One transaction (``BEGIN IMMEDIATE`` to write) and the operation's one "now"
         (SPEC.md §1.3), read once the transaction began, as SQL parameters ``now`` and ``ttl``."""
-        if os.getpid() != self._pid:  # an instance inherited across fork() (B33)
-            _INHERITED.append(self._db)
-            self._lock, self._pid = threading.Lock(), os.getpid()
+        if self._forked() and not self._closed:
             self._db = self._connect()
         with self._lock:
             if self._closed:
@@ -197,16 +196,25 @@ class SqliteSessionStorage:
             db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield db, {"now": _ms(self._clock()), "ttl": self._ttl}
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # also when COMMIT failed: the next BEGIN must work
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
+
+    def _forked(self) -> bool:
+        """In a child made by fork() since the last call: set the inherited connection aside,
+        never to be used or closed here (SQLite's rule), and take a new lock (another thread
+        may have held the old one at the fork). The caller opens a new connection (B33)."""
+        if os.getpid() == self._pid:
+            return False
+        _INHERITED.append(self._db)
+        self._lock, self._pid = threading.Lock(), os.getpid()
+        return True
 
     @staticmethod
     def _touch(db: sqlite3.Connection, session_id: str, params: dict[str, int]) -> bool:
         """Touch the live session (now, latest access); False for an unknown or expired id."""
-        if not is_valid_session_id(session_id):
-            return False
         return (
             db.execute(
                 "UPDATE sessions SET last_accessed_at = :now,"
@@ -292,6 +300,8 @@ class SqliteSessionStorage:
         rows = None if isinstance(turns, Unset) else [_turn(turn) for turn in turns]
         if not isinstance(codex_conversation_id, Unset | str | None):
             raise ValidationError("codex_conversation_id must be a str or None")
+        if not is_valid_session_id(session_id):
+            return
         with self._transaction(write=True) as (db, params):
             if not self._touch(db, session_id, params):
                 return
@@ -332,6 +342,8 @@ class SqliteSessionStorage:
         """Append the turn after the existing ones, keeping its own timestamp, and touch;
         unknown or expired id: nothing (B02, B17, B27, B29)."""
         row = _turn(turn)
+        if not is_valid_session_id(session_id):
+            return
         with self._transaction(write=True) as (db, params):
             if self._touch(db, session_id, params):
                 db.execute(
@@ -371,10 +383,11 @@ class SqliteSessionStorage:
     def close(self) -> None:
         """Close the connection (the last one on the database checkpoints the WAL into it);
         every mutation is already durable (B21). A second close() does nothing."""
+        forked = self._forked()
         with self._lock:
             if not self._closed:
                 self._closed = True
-                if os.getpid() == self._pid:
+                if not forked:
                     self._db.close()
 
     def __enter__(self) -> Self:
