@@ -1,53 +1,50 @@
 """A session-storage backend on the standard library's ``sqlite3`` (levels core, durable, shared).
 
-What it is: ``SqliteSessionStorage`` implements ``spec.SessionStorage`` on one SQLite database
-that any number of instances, in any number of processes, open at once. It keeps no sessions
-in memory: every read is a query, every mutation one transaction.
+``SqliteSessionStorage`` implements ``spec.SessionStorage`` on one SQLite database that any
+number of instances, in any number of processes, use at once. It keeps no sessions in memory:
+every read is a query, every mutation one transaction.
 
-When to pick it: many server processes on one machine share one store and sessions grow long
-(an ``add_turn`` inserts one row instead of rewriting a file), and nothing else needs to read
-the store as JSON. It does **not** keep the sessions file of SPEC.md §3 (no level file-v1):
-upstream codex-mcp-server and file backends cannot read it. Pick the reference
-``FileSessionStorage`` when wire compatibility with that file matters.
+Pick it when several server processes share one store and sessions grow long (``add_turn``
+inserts a row instead of rewriting a file), and nothing else reads the store as JSON: it does
+not keep the sessions file of SPEC.md §3 (no file-v1), so upstream codex-mcp-server cannot
+read it. Pick the reference ``FileSessionStorage`` when that file matters.
 
-Its choices, and why:
+Choices, and why:
 
-- **Where**: the kit's ``path`` names the sessions file a file backend would keep; this backend
-  keeps its database *beside* it, at ``<path>.sqlite3`` (plus SQLite's ``-wal`` and ``-shm``),
-  and never creates ``path`` itself. A file backend or upstream pointed at the same default path
-  would take a database found at ``path`` for a corrupt sessions file and move it aside (B13),
-  leaving its ``-wal`` behind; beside it, the two never meet. The directory is created 0o700
-  and the database 0o600 (SQLite gives its ``-wal`` and ``-shm`` the database's mode).
-- **One transaction per mutation**, ``BEGIN IMMEDIATE`` (the write lock is taken before the
-  first read, so two read-modify-writes never interleave), with the clock read inside it:
-  expiry (B17) and the cap (B18) apply to what is committed, and no update is lost. This is
-  SPEC.md §8's merge for an instance that takes in the shared state right before each mutation
-  and saves right after it: its base is then what is committed, so each merge puts the one
-  local change on top of everything others committed, and turns land in commit order (which
-  ``checks_shared.processes_at_once_keep_every_shared_turn`` accepts). Chosen over a
-  write-behind queue on a measurement (10,000 ``add_turn`` on one instance, ext4): 221 us
-  each with ``synchronous=FULL``, 52 us with ``NORMAL``, 15 us when all go in one transaction
-  (a queue's best case). A server adds a turn per model call, seconds apart, so 0.2 ms is
-  noise; a queue would bring back memory that lags the database, the merge of §8.2, exit
-  hooks (B33) and deferred failures (B22).
-- **WAL** lets readers run beside one writer: a read never waits for another process's write
-  (B29), and sees every committed transaction, since nothing is cached (no stale memory).
-  ``busy_timeout`` (10 s, the reference's lock bound) makes writers queue instead of failing.
+- **Where**: ``path`` names the sessions file a file backend would keep; the database lives
+  beside it, at ``<path>.sqlite3`` (with SQLite's ``-wal`` and ``-shm``), and ``path`` itself
+  is never created. A file backend on the same default path would take a database found at
+  ``path`` for a corrupt sessions file and move it aside (B13) without its ``-wal``; beside
+  it, the two never meet. The directory is created 0o700, the database 0o600 (SQLite gives
+  ``-wal`` and ``-shm`` the database's mode).
+- **One transaction per mutation**, ``BEGIN IMMEDIATE`` (the write lock comes before the first
+  read, so read-modify-writes of two processes never interleave), the clock read inside it:
+  expiry (B17) and the cap (B18) apply to what is committed and no update is lost. This is
+  §8.2's merge for an instance that takes in the shared state right before each mutation and
+  saves right after it: its base is what is committed, so each merge puts its one change on
+  top of every other commit, and turns land in commit order (which the kit's
+  ``processes_at_once_keep_every_shared_turn`` accepts). Measured against a write-behind queue
+  (10,000 ``add_turn`` on one instance, ext4): 221 us each with ``synchronous=FULL``, 52 us
+  with ``NORMAL``, 15 us all in one transaction (a queue's best case). A turn comes per model
+  call, seconds apart, so 0.2 ms is noise, and a queue would bring back memory that lags the
+  database, §8.2's merge, exit hooks (B33) and deferred failures (B22).
+- **WAL**: a read never waits for another process's write (B29) and, with nothing cached,
+  sees every commit. ``busy_timeout`` (10 s, the reference's lock bound) queues writers.
 - **synchronous=FULL**: in WAL mode ``NORMAL`` syncs only at checkpoints, so the last commits
-  before a power loss may vanish; ``FULL`` syncs the WAL at every commit, so a mutation that
+  before a power loss may vanish; ``FULL`` syncs the WAL at each commit, so a mutation that
   returned is durable and ``flush()`` has nothing left to do (B21, B33).
-- **Text** is stored as UTF-8 bytes with ``surrogatepass``: ``sqlite3`` rejects ``str`` with
-  lone surrogates, and the spec allows any ``str`` (B02, B06, B09). Round trips are exact,
-  surrogate pairs included. Timestamps are integers, milliseconds since the Unix epoch.
-- **Access order** (B04 ties, B18): a counter ``access``, set to one more than the largest on
-  every touch; list order is ``last_accessed_at`` descending, then ``access`` descending.
-- **Reads are read-only transactions**: they filter out expired sessions and never write
-  (B23); the rows go at the next ``create_session`` or ``ensure_session``, which purge.
+- **Text** is UTF-8 with ``surrogatepass`` in BLOBs: ``sqlite3`` rejects lone surrogates in a
+  ``str``, the spec allows any ``str`` (B02, B06, B09); round trips are exact. Timestamps are
+  integer milliseconds since the Unix epoch.
+- **Access order** (B04 ties, B18): ``access`` is set one above the largest at every touch;
+  list order is ``last_accessed_at`` descending, then ``access`` descending.
+- **Reads** are read-only transactions that leave out expired sessions (B23); the rows go at
+  the next ``create_session`` or ``ensure_session``, which purge.
 - **fork()**: SQLite forbids using a connection in a child; an inherited instance opens a new
-  connection on first use in the child and keeps working (B33), leaving the inherited one
-  untouched.
+  one on first use there and keeps working (B33).
 - A mutation whose transaction fails (``database is locked`` after the timeout, a full disk)
-  raises ``sqlite3.Error`` and changes nothing: nothing is pending, so ``flush()`` never fails.
+  raises ``sqlite3.Error`` and changes nothing; nothing is ever pending, so ``flush()`` only
+  checks the instance is open.
 """
 
 from __future__ import annotations
