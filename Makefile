@@ -19,10 +19,10 @@ verify: setup
 	$(BIN)/sessionspec verify sessionspec.reference:FileSessionStorage
 
 lint: setup
-	$(BIN)/ruff check sessionspec tests adapters benchmarks
-	$(BIN)/ruff format --check sessionspec tests adapters benchmarks
+	$(BIN)/ruff check sessionspec tests adapters benchmarks examples
+	$(BIN)/ruff format --check sessionspec tests adapters benchmarks examples
 	$(BIN)/mypy
-	$(BIN)/mypy --strict adapters/node_install.py
+	$(BIN)/mypy --strict adapters/node_install.py examples/backends/sqlite_storage.py benchmarks/perf.py benchmarks/render.py
 
 # --dist loadgroup: tests/test_wheel.py shares one build and one install in one xdist group.
 test: lint

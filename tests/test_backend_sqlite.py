@@ -1,86 +1,61 @@
 """The kit on examples/backends/sqlite_storage.py (issue 17): a backend on ``sqlite3`` that
 keeps no sessions file and claims core, durable and shared.
 
-One run of the kit, profile ``ci``, through its TARGET (so the many-processes checks start
-real child processes and B33 can run a child that exits without close()): every behaviour of
-the claimed levels PASSes, except
-
-- B30 shared-file-lock, N/A: its checks concern a file backend's sidecar lock (they require
-  file-v1, which this backend does not claim; SPEC.md §2.2);
-- the kit checks listed in ``FILE_SPECIFIC_CHECKS``, which assume a JSON sessions file at
-  the path rather than judge the behaviour. The gate test ``test_report_is_ok`` is a strict
-  xfail until the kit stops assuming it, and then fails so this list is emptied.
-
-A small test of its own runs four processes appending to one session at once.
+CI runs ``sessionspec verify`` on it, profile ``ci``, through its TARGET (so the
+many-processes checks start real child processes and B33 can run a child that exits without
+close()), and keeps the JSON report at ``reports/backends/sqlite.json``: exit 0, every
+behaviour of the claimed levels PASS but B30 shared-file-lock, N/A (its checks concern a file
+backend's sidecar lock and require file-v1, SPEC.md §8.7). A small test of its own runs four
+processes appending to one session at once.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-import pytest
-
-from sessionspec import conformance
-from sessionspec.conformance import Report, Status
+from sessionspec.conformance.loading import load_target
 from sessionspec.spec import Level, behaviours
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKEND = ROOT / "examples" / "backends" / "sqlite_storage.py"
 TARGET = f"{BACKEND}:SqliteSessionStorage"
+REPORT = ROOT / "reports" / "backends" / "sqlite.json"
 CLAIMED = {Level.CORE, Level.DURABLE, Level.SHARED}
 #: Claimed, but every check needs a level not claimed (file-v1), with the kit's reason.
 NOT_APPLICABLE = {"B30": "level file-v1 not claimed"}
-#: Kit checks that FAIL on this backend only because they read a sessions file at the path
-#: (checks_shared.py, taking_in_the_file_writes_nothing: ``ctx.path.read_bytes()``).
-FILE_SPECIFIC_CHECKS = {("B29", "taking_in_the_file_writes_nothing")}
 
 
 @cache
-def _report() -> Report:
-    return conformance.verify(TARGET, profile="ci")
+def _verified() -> tuple[int, str, dict[str, Any]]:
+    """``sessionspec verify`` as CI runs it: (exit status, output, the JSON report)."""
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "sessionspec", "verify", TARGET, "--profile", "ci",
+         "--json", str(REPORT), "-q"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+    report: dict[str, Any] = json.loads(REPORT.read_text())
+    return done.returncode, done.stdout + done.stderr, report
 
 
-def _story(report: Report) -> str:
-    lines = []
-    for bid, result in report.results.items():
-        for item in result.failures:
-            lines.append(f"{bid} {item.name}: {item.message[:300]}")
-    return "\n".join(lines) or "(no failing check)"
-
-
-def test_every_claimed_behaviour_passes_but_file_specific_checks() -> None:
-    report = _report()
-    assert set(report.levels) == {level.value for level in CLAIMED}
-    failing = {(bid, item.name) for bid, r in report.results.items() for item in r.failures}
-    assert failing == FILE_SPECIFIC_CHECKS, _story(report)
-    failing_behaviours = {bid for bid, _name in FILE_SPECIFIC_CHECKS}
+def test_sessionspec_verify_passes_every_claimed_behaviour() -> None:
+    returncode, output, report = _verified()
+    assert returncode == 0, output
+    assert report["ok"] and set(report["levels"]) == {level.value for level in CLAIMED}
+    statuses = {result["id"]: result["status"] for result in report["results"]}
     expected = {
-        b.id: Status.NA
-        if b.level not in CLAIMED or b.id in NOT_APPLICABLE
-        else Status.FAIL
-        if b.id in failing_behaviours
-        else Status.PASS
+        b.id: "N/A" if b.level not in CLAIMED or b.id in NOT_APPLICABLE else "PASS"
         for b in behaviours()
     }
-    statuses = {bid: result.status for bid, result in report.results.items()}
-    assert statuses == expected, _story(report)
+    assert statuses == expected, output
+    results = {result["id"]: result for result in report["results"]}
     for bid, reason in NOT_APPLICABLE.items():
-        assert report.results[bid].not_applicable == reason
-    # Each failing behaviour's other checks all ran and passed.
-    for bid in failing_behaviours:
-        others = [c for c in report.results[bid].checks if (bid, c.name) not in failing]
-        assert others and all(c.status is Status.PASS for c in others), _story(report)
-
-
-@pytest.mark.xfail(
-    reason="kit checks assume a sessions file at the path: " + repr(sorted(FILE_SPECIFIC_CHECKS)),
-    strict=True,
-)
-def test_report_is_ok() -> None:
-    assert _report().ok, _story(_report())
+        assert results[bid]["not_applicable"] == reason, output
 
 
 CHILD = """
@@ -104,12 +79,7 @@ def test_processes_appending_at_once_lose_nothing(tmp_path: Path) -> None:
         for i in range(4)
     ]
     assert [child.wait(timeout=60) for child in children] == [0] * 4
-    sys.path.insert(0, str(BACKEND.parent))
-    try:
-        from sqlite_storage import SqliteSessionStorage
-    finally:
-        sys.path.remove(str(BACKEND.parent))
-    with SqliteSessionStorage(path) as storage:
+    with load_target(TARGET)(path) as storage:
         session = storage.get_session("together")
         assert [s.id for s in storage.list_sessions()] == ["together"]
     assert session is not None
