@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
 
+from sessionspec.reference.fastload import unchecked_session
 from sessionspec.reference.merge import merge_stores, same_session
 from sessionspec.spec import (
     MAX_SESSIONS,
@@ -369,24 +370,11 @@ def _checked_turn(turn: object) -> ConversationTurn:
 
 
 def _touched(session: SessionData, now: datetime) -> SessionData:
-    """``session`` accessed at ``now``, made on every mutation: its slots are set directly, as
-    the frozen dataclass's ``__init__`` would (half its cost; ``dataclasses.replace`` costs
-    several times more)."""
-    touched = _new_session(SessionData)
-    _set_id(touched, session.id)
-    _set_created_at(touched, session.created_at)
-    _set_last_accessed_at(touched, now)
-    _set_turns(touched, session.turns)
-    _set_conversation_id(touched, session.codex_conversation_id)
-    return touched
-
-
-_new_session = object.__new__
-_set_id = vars(SessionData)["id"].__set__
-_set_created_at = vars(SessionData)["created_at"].__set__
-_set_last_accessed_at = vars(SessionData)["last_accessed_at"].__set__
-_set_turns = vars(SessionData)["turns"].__set__
-_set_conversation_id = vars(SessionData)["codex_conversation_id"].__set__
+    """``session`` accessed at ``now``, made on every mutation without the dataclass's checks
+    (``dataclasses.replace`` costs several times more)."""
+    return unchecked_session(
+        session.id, session.created_at, now, session.turns, session.codex_conversation_id
+    )
 
 
 def _own(text: str) -> str:
