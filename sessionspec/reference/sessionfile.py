@@ -427,7 +427,7 @@ def _tail_bytes(session: SessionData) -> bytes:
 
 
 def _stamp_bytes(moment: datetime) -> bytes:
-    """``_timestamp`` quoted, as bytes: msgspec writes a UTC datetime as
+    """``format_timestamp`` quoted, as bytes: msgspec writes a UTC datetime as
     ``"YYYY-MM-DDTHH:MM:SS.ffffffZ"``, or without the fraction when it is zero."""
     if type(moment) is datetime and moment.tzinfo is UTC and not moment.microsecond % 1000:
         quoted = _JSON.encode(moment)
@@ -453,8 +453,8 @@ def _head_text(session: SessionData) -> str:
     return (
         f"    {{\n"
         f'      "id": {_string(session.id)},\n'
-        f'      "createdAt": "{_timestamp(session.created_at)}",\n'
-        f'      "lastAccessedAt": "{_timestamp(session.last_accessed_at)}",\n'
+        f'      "createdAt": "{format_timestamp(session.created_at)}",\n'
+        f'      "lastAccessedAt": "{format_timestamp(session.last_accessed_at)}",\n'
         f'      "turns": '
     )
 
@@ -466,7 +466,7 @@ def _turn_text(turn: ConversationTurn, first: bool) -> str:
         f"        {{\n"
         f'          "prompt": {_string(turn.prompt)},\n'
         f'          "response": {_string(turn.response)},\n'
-        f'          "timestamp": "{_timestamp(turn.timestamp)}"\n'
+        f'          "timestamp": "{format_timestamp(turn.timestamp)}"\n'
         f"        }}"
     )
 
@@ -479,11 +479,3 @@ def _tail_text(session: SessionData) -> str:
     )
     close = "\n      ]" if session.turns else "[]"
     return f"{close}{conversation_id}\n    }}"
-
-
-def _timestamp(moment: datetime) -> str:
-    """``format_timestamp``, fast for what a store holds: UTC datetimes in whole milliseconds."""
-    if type(moment) is datetime and moment.tzinfo is UTC and not moment.microsecond % 1000:
-        # "YYYY-MM-DDTHH:MM:SS.mmm+00:00": isoformat pads the year to four digits too.
-        return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
-    return format_timestamp(moment)
