@@ -114,10 +114,10 @@ class FileSessionStorage(TableStorage):
         self._loaded: tuple[_FileId, _Content] = (None, None)  # what _load read last
         loaded = self._load(now)
         # The file as this instance last synchronised with it (loaded, saved or taken in),
-        # changed only together with the table's base: its bytes (``_digest``), which decide,
+        # changed only together with the table's base: its bytes (``_content_of``), which decide,
         # and its stat, a cheap hint that it may have changed since (SPEC.md §8.2, §8.4).
         self._disk_stat: _FileId = self._loaded[0]
-        self._disk_digest: _Content = self._loaded[1]
+        self._disk_content: _Content = self._loaded[1]
         table = SessionTable(
             loaded[1].sessions if loaded else (),
             clock=clock,
@@ -203,7 +203,7 @@ class FileSessionStorage(TableStorage):
             backup = self._set_aside(now)
             logger.warning("%s: %s; moved it aside to %s", self.path, exc, backup)
             return None
-        self._loaded = (read_stat, _digest(data))
+        self._loaded = (read_stat, _content_of(data))
         for skip in decoded.skipped:
             logger.warning("%s: skipped %s: %s", self.path, skip.location, skip.reason)
         return data, decoded
@@ -399,7 +399,7 @@ class FileSessionStorage(TableStorage):
             def renamed(written: _FileId) -> None:
                 # The file holds ``stored`` from the rename on, whatever fails after it (the
                 # directory's fsync): it is the base now, or a retry would merge it twice.
-                self._disk_stat, self._disk_digest = written, _digest(data)
+                self._disk_stat, self._disk_content = written, _content_of(data)
                 self._table.synced(snapshot, stored)
 
             try:
@@ -427,16 +427,16 @@ class FileSessionStorage(TableStorage):
                 return  # this instance's own save renamed it while we waited: nothing to read
             read = self._read_path()
             if read is None:
-                if self._disk_digest is None:
+                if self._disk_content is None:
                     return
                 theirs: list[SessionData] = []  # removed by someone: an empty store
                 stat_key: _FileId = None
-                digest: _Content = None
+                content: _Content = None
                 changed = True
             else:
                 data, stat_key = read
-                digest = _digest(data)
-                changed = not _same_bytes(data, self._disk_digest)
+                content = _content_of(data)
+                changed = not _same_bytes(data, self._disk_content)
                 if changed:
                     try:
                         theirs = list(decode(data).sessions)
@@ -447,7 +447,7 @@ class FileSessionStorage(TableStorage):
                         return
             if changed:
                 self._table.refresh(theirs)
-            self._disk_stat, self._disk_digest = stat_key, digest
+            self._disk_stat, self._disk_content = stat_key, content
         except OSError as exc:
             logger.warning("%s: could not take in other instances' changes: %s", self.path, exc)
         finally:
@@ -456,12 +456,12 @@ class FileSessionStorage(TableStorage):
     def _read_if_changed(self, now: datetime) -> list[SessionData] | None:
         """The sessions on disk in file order, or None when its bytes are the ones this
         instance last synchronised with. Under the lock; recovers as a load does (B13-B15)."""
-        if _file_holds(self.path, self._disk_digest):
+        if _file_holds(self.path, self._disk_content):
             return None  # compared a chunk at a time: no buffer of the file's size
         read = self._read_path()
         if read is None:
-            return None if self._disk_digest is None else []
-        if _same_bytes(read[0], self._disk_digest):
+            return None if self._disk_content is None else []
+        if _same_bytes(read[0], self._disk_content):
             return None
         loaded = self._decoded(*read, now)  # the bytes just read: not a second read
         if loaded is None:
@@ -530,9 +530,9 @@ def _file_id(info: os.stat_result) -> _FileId:
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
-def _digest(data: bytes | Sequence[bytes]) -> _Content:
+def _content_of(data: bytes | Sequence[bytes]) -> _Content:
     """What identifies bytes read or written, to compare later ones with: the bytes
-    themselves, no copy (``_same_bytes``). The name is older than this: it was a hash."""
+    themselves, no copy (``_same_bytes``)."""
     return (data,) if isinstance(data, bytes) else tuple(data)
 
 

@@ -204,7 +204,7 @@ class LockReleasedBeforeRename(FileSessionStorage):
         except BaseException:
             self._remove_temp()
             raise
-        self._disk_stat, self._disk_digest = written, ref_file._digest(data)
+        self._disk_stat, self._disk_content = written, ref_file._content_of(data)
         self._table.synced(snapshot, stored)
         ref_file._fsync_directory(self.path.parent)
 
