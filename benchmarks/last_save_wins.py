@@ -1,6 +1,6 @@
 """The reference with its merge switched off: every save writes its own memory whole and no
 read takes in the file, so the last save wins (what SPEC.md §9 allows a backend that does not
-claim ``shared``). Used by benchmarks/shared_file_workload.py as the baseline; not a backend
+claim ``shared``). Used by benchmarks/shared_workload.py as the baseline; not a backend
 to copy."""
 
 from __future__ import annotations

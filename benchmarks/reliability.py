@@ -9,7 +9,7 @@ out) and writes their sections, with the machine and the command, into one Markd
 - benchmarks/eio_injection.py: EIO injected by strace into a save's syscalls (B22);
 - benchmarks/hostile_corpus.py: hostile and mutated files at the path (B12-B15);
 - benchmarks/exits_and_paths.py: SIGTERM with and without the opt-in (B33), hostile paths (B32);
-- benchmarks/shared_file_workload.py: 8 processes on one file (B25-B30).
+- benchmarks/shared_workload.py: 8 processes on one file (B25-B30).
 
 Not a test: a timing or a count here is a measurement of one machine at one moment.
 """
@@ -31,7 +31,7 @@ from benchmarks import (  # noqa: E402
     exits_and_paths,
     hostile_corpus,
     kill_storm,
-    shared_file_workload,
+    shared_workload,
 )
 
 
@@ -47,7 +47,7 @@ def main() -> int:
         eio_injection.section(3 if small else 25),
         hostile_corpus.section(not small),
         exits_and_paths.section(10 if small else 40),
-        shared_file_workload.section(8, 3 if small else 20),
+        shared_workload.section(8, 3 if small else 20),
     ]
     strace = shutil.which("strace")
     strace_version = (

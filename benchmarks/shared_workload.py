@@ -1,7 +1,9 @@
-"""Many processes on one sessions file: what survives (not a test; prints figures).
+"""Many processes on one store: what survives, and how fast (not a test; prints figures).
 
-    .venv/bin/python benchmarks/shared_file_workload.py [--processes 8] [--repeat 20]
-                                                        [--factory module:attr]
+    .venv/bin/python benchmarks/shared_workload.py [--processes 8] [--repeat 20]
+                                                   [--factory module:attr]
+    .venv/bin/python benchmarks/shared_workload.py --throughput [--processes 1 4 8]
+                                                   [--repeat 3] [--backend file sqlite redis]
 
 Issue 13's workload. N processes start together (a barrier), each on its own instance of the
 factory (default: the reference ``FileSessionStorage``) on one path, and each:
@@ -17,16 +19,28 @@ benchmarks.last_save_wins:LastSaveWinsStorage`` runs the same against the refere
 merge switched off, the behaviour before the ``shared`` level (SPEC.md §8). Without
 ``--factory`` it runs both and prints their table; benchmarks/reliability.py puts it into
 docs/reliability.md.
+
+``--throughput`` runs the workload through each backend at each number of processes and adds
+the operations per second: every process's operations (creates, ensures, turns, deletes,
+flush and close not counted) over the time from the barrier to the last ``close()``
+returned. Backends: ``file`` the reference, ``sqlite`` examples/backends/sqlite_storage.py,
+``redis`` examples/backends/redis_storage.py on the server at ``SESSIONSPEC_REDIS_URL``, or
+on a ``redis-server`` the script starts (tests/redis_server.py: 127.0.0.1, a free port, its
+own data directory, ``appendfsync always``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
+import os
+import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,12 +54,21 @@ SHARED = "shared"
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = "sessionspec.reference:FileSessionStorage"
 LAST_SAVE_WINS = "benchmarks.last_save_wins:LastSaveWinsStorage"
+BACKENDS = {
+    "file": REFERENCE,
+    "sqlite": f"{ROOT}/examples/backends/sqlite_storage.py:SqliteSessionStorage",
+    "redis": f"{ROOT}/examples/backends/redis_storage.py:RedisSessionStorage",
+}
+#: A worker's operations: creates, the first ensure, own turns, an ensure and a turn per
+#: shared turn, deletes.
+OPERATIONS = OWN + 1 + OWN * TURNS + 2 * SHARED_TURNS + DELETED
 
 
 def _worker(factory_name: str, path: str, index: int, barrier: Any, results: Any) -> None:
     sys.path.insert(0, str(ROOT))  # so that benchmarks.* factories import in the child
     storage = load_target(factory_name)(Path(path))
     barrier.wait()
+    began = time.time()
     own = [storage.create_session() for _ in range(OWN)]
     storage.ensure_session(SHARED)
     shared_done = 0
@@ -62,9 +85,10 @@ def _worker(factory_name: str, path: str, index: int, barrier: Any, results: Any
         storage.delete_session(session_id)
     storage.flush()
     storage.close()
+    ended = time.time()
     prompts = [f"p{index}-{turn}" for turn in range(TURNS)]
     shared = [f"s{index}-{k}" for k in range(SHARED_TURNS)]
-    results.put(({sid: prompts for sid in own[DELETED:]}, own[:DELETED], shared))
+    results.put(({sid: prompts for sid in own[DELETED:]}, own[:DELETED], shared, began, ended))
 
 
 @dataclass
@@ -76,6 +100,8 @@ class Outcome:
     shared_missing: int
     shared_duplicated: int
     shared_in_order: bool
+    seconds: float  # from the first process past the barrier to the last close() returned
+    operations: int
 
 
 def _missing_and_extra(expected: list[str], actual: list[str]) -> tuple[int, int]:
@@ -98,11 +124,13 @@ def run_once(factory_name: str, processes: int) -> Outcome:
         kept: dict[str, list[str]] = {}
         deleted: list[str] = []
         shared_made: list[str] = []
+        times: list[tuple[float, float]] = []
         for _ in workers:
-            alive, gone, shared = results.get(timeout=300)
+            alive, gone, shared, began, ended = results.get(timeout=300)
             kept.update(alive)
             deleted += gone
             shared_made += shared
+            times.append((began, ended))
         for worker in workers:
             worker.join()
         reader = load_target(factory_name)(path)
@@ -129,6 +157,8 @@ def run_once(factory_name: str, processes: int) -> Outcome:
         shared_missing,
         shared_extra,
         stamps == sorted(stamps),
+        max(end for _, end in times) - min(start for start, _ in times),
+        processes * OPERATIONS,
     )
 
 
@@ -179,14 +209,14 @@ def section(processes: int = 8, repeat: int = 20, factories: list[str] | None = 
     lines = [
         "## Many processes on one sessions file (B25-B30)",
         "",
-        "Issue 13's workload, by `benchmarks/shared_file_workload.py`: "
+        "Issue 13's workload, by `benchmarks/shared_workload.py`: "
         f"{processes} processes start together (spawned interpreters, a barrier), each on its own",
         f"instance on one path, and each creates {OWN} sessions with {TURNS} turns, deletes",
         f"{DELETED} of them, and appends {SHARED_TURNS} turns to one session all of them share",
         "(`ensure_session`), interleaved, then `flush()` and `close()`. A fresh instance then",
         "reads the file. Turns are stamped with the real time when they are made.",
         "",
-        f"- command: `python benchmarks/shared_file_workload.py --processes {processes}"
+        f"- command: `python benchmarks/shared_workload.py --processes {processes}"
         f" --repeat {repeat}`; {seconds:.0f} s",
         "",
         "| backend | runs | own sessions lost | their turns lost / duplicated"
@@ -203,14 +233,67 @@ def section(processes: int = 8, repeat: int = 20, factories: list[str] | None = 
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def redis_url() -> Iterator[None]:
+    """SESSIONSPEC_REDIS_URL set for the workers: as given, or a redis-server of our own."""
+    if os.environ.get("SESSIONSPEC_REDIS_URL"):
+        yield
+        return
+    from tests.redis_server import RedisServer
+
+    with tempfile.TemporaryDirectory() as data, RedisServer.start(Path(data)) as server:
+        os.environ["SESSIONSPEC_REDIS_URL"] = server.url
+        try:
+            yield
+        finally:
+            del os.environ["SESSIONSPEC_REDIS_URL"]
+
+
+def throughput(backends: list[str], process_counts: list[int], repeat: int) -> str:
+    """The workload through each backend at each number of processes: a Markdown table."""
+    lines = [
+        f"Each process: {OPERATIONS} operations ({OWN} sessions x {TURNS} turns, {DELETED}"
+        f" deleted, {SHARED_TURNS} turns on one shared session, each after an ensure_session),"
+        f" then flush() and close(); {repeat} runs each; ops/s = all operations / (first"
+        " process past the barrier to the last close() returned), median (min-max).",
+        "",
+        "| backend | processes | ops/s | own sessions lost | their turns lost / duplicated"
+        " | deleted sessions back | shared turns missing / duplicated |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name in backends:
+        with redis_url() if name == "redis" else contextlib.nullcontext():
+            for processes in process_counts:
+                outcomes = [run_once(BACKENDS[name], processes) for _ in range(repeat)]
+                rates = [o.operations / o.seconds for o in outcomes]
+                lines.append(
+                    f"| {name} | {processes} | {statistics.median(rates):,.0f}"
+                    f" ({min(rates):,.0f}-{max(rates):,.0f})"
+                    f" | {sum(o.sessions_lost for o in outcomes)}"
+                    f" | {sum(o.turns_lost for o in outcomes)}"
+                    f" / {sum(o.turns_duplicated for o in outcomes)}"
+                    f" | {sum(o.resurrected for o in outcomes)}"
+                    f" | {sum(o.shared_missing for o in outcomes)}"
+                    f" / {sum(o.shared_duplicated for o in outcomes)} |"
+                )
+                print(f"  {name} x {processes}: done", file=sys.stderr, flush=True)
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--processes", type=int, default=8)
-    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--processes", type=int, nargs="+", default=None)
+    parser.add_argument("--repeat", type=int, default=None)
     parser.add_argument("--factory", action="append", help="module:attr (repeatable)")
+    parser.add_argument("--throughput", action="store_true", help="ops/s through each backend")
+    parser.add_argument("--backend", nargs="+", choices=sorted(BACKENDS), default=list(BACKENDS))
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))  # benchmarks.* factories
-    print(section(args.processes, args.repeat, args.factory))
+    sys.path.insert(0, str(ROOT))  # benchmarks.* factories, tests.redis_server
+    if args.throughput:
+        print(throughput(args.backend, args.processes or [1, 4, 8], args.repeat or 3))
+    else:
+        [processes] = args.processes or [8]
+        print(section(processes, args.repeat or 20, args.factory))
     return 0
 
 
