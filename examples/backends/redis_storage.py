@@ -4,7 +4,8 @@
 of instances, in any number of processes and on any number of hosts, use at once. It keeps no
 sessions in memory: every read is one read-only Lua script, every mutation one Lua script.
 
-Pick it when the server processes sharing sessions do not share a file system, or a Redis is
+Needs Redis 7.0 or later (``ZRANGE ... BYSCORE``, scripts flagged ``no-writes``). Pick it
+when the server processes sharing sessions do not share a file system, or a Redis is
 already run next to them. It keeps no sessions file (no file-v1), so upstream codex-mcp-server
 cannot read it; pick the reference ``FileSessionStorage`` when that file matters, or
 ``sqlite_storage.py`` when the processes share a disk and nothing else should be run.
@@ -28,8 +29,8 @@ Choices, and why:
 - **Time** is the injected ``clock()``, read once per operation in Python and passed to the
   script in integer milliseconds (Lua numbers are doubles: exact below 2**53; times travel as
   strings, never through Lua's ``%.14g``). Redis ``TIME`` is never used for the rules. As a
-  safety net only, every write sets ``PEXPIRE`` on what it wrote to ``KEEP`` (3 x the TTL) of
-  real time, so a store abandoned for days leaves nothing behind; a session idle that long is
+  safety net only, every write sets ``PEXPIRE`` on what it wrote to 3 x the TTL of real
+  time, so a store abandoned for days leaves nothing behind; a session idle that long is
   expired for any real clock anyway, and a read ignores an id whose hash is gone.
 - **Access order** (B04 ties, B18): each touch stores ``INCR seq`` in ``o``; list order is
   ``a`` descending, then ``o`` descending.
@@ -86,8 +87,8 @@ log = logging.getLogger(__name__)
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 MS: Final = timedelta(milliseconds=1)
 DEFAULT_URL: Final = "redis://127.0.0.1:6379/0"
-#: Real-time lifetime of written keys, a safety net far beyond the spec's TTL.
-KEEP: Final = 3 * SESSION_TTL
+#: Real-time lifetime of written keys, in TTLs: a safety net far beyond the spec's expiry.
+KEEP_TTLS: Final = 3
 
 #: Shared head of the mutation scripts. ARGV: prefix, now, cutoff (now - ttl), keep ms, id.
 #: A session is live when its score is >= cutoff (``now - a <= ttl``, B17) and its hash exists.
@@ -282,14 +283,14 @@ class RedisSessionStorage:
                 found.get("appendfsync"),
             )
 
-    def _args(self, session_id: str) -> tuple[list[bytes | int], int]:
-        """The head ARGV of a mutation (prefix, now, cutoff, keep, id) with its one "now"
-        (SPEC.md §1.3); raises ValueError once closed."""
+    def _args(self, session_id: str) -> list[bytes | int]:
+        """The head ARGV of a mutation (prefix, now, cutoff, keep, id), with the operation's
+        one "now" (SPEC.md §1.3); raises ValueError once closed."""
         if self._closed:
             raise ValueError("I/O operation on a closed RedisSessionStorage")
         now = _ms(self._clock())
-        keep = KEEP // MS
-        return [self.prefix, now, now - self._ttl, keep, session_id.encode("ascii")], now
+        keep = KEEP_TTLS * self._ttl
+        return [self.prefix, now, now - self._ttl, keep, session_id.encode("ascii")]
 
     def _snapshots(self, session_id: str | None, turns: bool = True) -> list[SessionData]:
         """Live sessions (one, or all) read in one no-writes script, in list order (B04)."""
@@ -309,18 +310,18 @@ class RedisSessionStorage:
         """Run ``_UPDATE`` on ``session_id``; False when it is unknown or expired."""
         if not is_valid_session_id(session_id):
             return False
-        args, _ = self._args(session_id)
-        return bool(self._update(args=[*args, *extra]))
+        return bool(self._update(args=[*self._args(session_id), *extra]))
 
     # -- spec.SessionStorage ----------------------------------------------------------------
 
     def create_session(self) -> str:
         """Purge expired sessions, create an empty session under a new UUID4 stamped now,
         evict the others last in list order over the cap; return the id (B01, B17, B18)."""
+        args = [*self._args(""), self._max_sessions, b"new"]
         while True:  # ids never repeat within a store (B01)
             session_id = str(uuid.uuid4())
-            args, _ = self._args(session_id)
-            if self._ensure(args=[*args, self._max_sessions, b"new"]):
+            args[4] = session_id.encode("ascii")
+            if self._ensure(args=args):
                 return session_id
 
     def ensure_session(self, session_id: str) -> None:
@@ -328,8 +329,7 @@ class RedisSessionStorage:
         create the session if no live one has the id, else touch it; evict over the cap, the
         ensured session surviving (B07, B17, B18). Sees others' commits (B29)."""
         session_id = str.__str__(check_session_id(session_id))
-        args, _ = self._args(session_id)
-        self._ensure(args=[*args, self._max_sessions, b"ensure"])
+        self._ensure(args=[*self._args(session_id), self._max_sessions, b"ensure"])
 
     def get_session(self, session_id: str) -> SessionData | None:
         """The live session as a fresh immutable snapshot, or None; a pure read that sees every
@@ -364,8 +364,7 @@ class RedisSessionStorage:
         already deleted id, which stays untouched (B05, B17, B26, B29)."""
         if not is_valid_session_id(session_id):
             return False
-        args, _ = self._args(session_id)
-        return bool(self._delete(args=args))
+        return bool(self._delete(args=self._args(session_id)))
 
     def list_sessions(self) -> list[SessionData]:
         """A new list of every live session once, by last access descending, ties latest
