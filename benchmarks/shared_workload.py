@@ -241,12 +241,14 @@ def redis_url() -> Iterator[None]:
         return
     from tests.redis_server import RedisServer
 
-    with tempfile.TemporaryDirectory() as data, RedisServer.start(Path(data)) as server:
+    with tempfile.TemporaryDirectory() as data:
+        server = RedisServer.launch(Path(data))
         os.environ["SESSIONSPEC_REDIS_URL"] = server.url
         try:
             yield
         finally:
             del os.environ["SESSIONSPEC_REDIS_URL"]
+            server.stop()
 
 
 def throughput(backends: list[str], process_counts: list[int], repeat: int) -> str:
