@@ -14,10 +14,7 @@ restarted on the same data, and what was acknowledged must be there, every field
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,12 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backend_checks import (
+    ROOT,
+    assert_claimed_levels_pass,
+    assert_processes_appending_at_once_lose_nothing,
+    verify,
+)
 from redis_server import RedisServer, RedisServerError
 
 from sessionspec.conformance.loading import load_target
-from sessionspec.spec import ConversationTurn, Level, behaviours
+from sessionspec.spec import ConversationTurn, Level
 
-ROOT = Path(__file__).resolve().parent.parent
 BACKEND = ROOT / "examples" / "backends" / "redis_storage.py"
 TARGET = f"{BACKEND}:RedisSessionStorage"
 REPORT = ROOT / "reports" / "backends" / "redis.json"
@@ -56,39 +58,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
         started.stop()
 
 
-def _verify(server: RedisServer, report: Path) -> tuple[int, str, dict[str, Any]]:
+def _verify(server: RedisServer, report: Path) -> tuple[int, str, Any]:
     """``sessionspec verify`` as CI runs it, keys under a prefix of its own."""
-    report.parent.mkdir(parents=True, exist_ok=True)
     env = {
-        **os.environ,
         "SESSIONSPEC_REDIS_URL": server.url,
         "SESSIONSPEC_REDIS_PREFIX": f"kit-{uuid.uuid4().hex}",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "sessionspec", "verify", TARGET, "--profile", "ci",
-         "--json", str(report), "-q"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT, env=env,
-    )  # fmt: skip
-    parsed: dict[str, Any] = json.loads(report.read_text())
-    return done.returncode, done.stdout + done.stderr, parsed
-
-
-def _assert_passes(returncode: int, output: str, report: dict[str, Any]) -> None:
-    assert returncode == 0, output
-    assert report["ok"] and set(report["levels"]) == {level.value for level in CLAIMED}
-    statuses = {result["id"]: result["status"] for result in report["results"]}
-    expected = {
-        b.id: "N/A" if b.level not in CLAIMED or b.id in NOT_APPLICABLE else "PASS"
-        for b in behaviours()
-    }
-    assert statuses == expected, output
-    results = {result["id"]: result for result in report["results"]}
-    for bid, reason in NOT_APPLICABLE.items():
-        assert results[bid]["not_applicable"] == reason, output
+    return verify(TARGET, report, env)
 
 
 def test_sessionspec_verify_passes_every_claimed_behaviour(server: RedisServer) -> None:
-    _assert_passes(*_verify(server, REPORT))
+    assert_claimed_levels_pass(_verify(server, REPORT), CLAIMED, NOT_APPLICABLE)
 
 
 def test_killed_server_keeps_every_acknowledged_session(
@@ -126,21 +106,8 @@ def test_killed_server_keeps_every_acknowledged_session(
         assert second.get_session(ids[2]) is None
         assert second.get_codex_conversation_id(ids[3]) == "conv-3-\udfff"
     assert not path.parent.exists()  # nothing at the path, nor beside it
-    _assert_passes(*_verify(server, tmp_path / "after-restart.json"))
-
-
-CHILD = """
-import sys
-from datetime import UTC, datetime
-sys.path.insert(0, sys.argv[1])
-from redis_storage import RedisSessionStorage
-from sessionspec.spec import ConversationTurn
-storage = RedisSessionStorage(sys.argv[2])
-storage.ensure_session("together")
-for k in range(50):
-    storage.add_turn("together", ConversationTurn(f"{sys.argv[3]}-{k}", "r", datetime.now(UTC)))
-storage.close()
-"""
+    verified = _verify(server, tmp_path / "after-restart.json")
+    assert_claimed_levels_pass(verified, CLAIMED, NOT_APPLICABLE)
 
 
 def test_processes_appending_at_once_lose_nothing(
@@ -149,19 +116,7 @@ def test_processes_appending_at_once_lose_nothing(
     path = tmp_path / "store" / "sessions.json"
     monkeypatch.setenv("SESSIONSPEC_REDIS_URL", server.url)
     monkeypatch.setenv("SESSIONSPEC_REDIS_PREFIX", f"append-{uuid.uuid4().hex}")
-    children = [
-        subprocess.Popen([sys.executable, "-c", CHILD, str(BACKEND.parent), str(path), str(i)])
-        for i in range(4)
-    ]
-    assert [child.wait(timeout=60) for child in children] == [0] * 4
-    with load_target(TARGET)(path) as storage:
-        session = storage.get_session("together")
-        assert [s.id for s in storage.list_sessions()] == ["together"]
-    assert session is not None
-    prompts = [turn.prompt for turn in session.turns]
-    assert sorted(prompts) == sorted(f"{i}-{k}" for i in range(4) for k in range(50))
-    for i in range(4):  # each process's turns in its own order (B02)
-        assert [p for p in prompts if p.startswith(f"{i}-")] == [f"{i}-{k}" for k in range(50)]
+    assert_processes_appending_at_once_lose_nothing(TARGET, path)
     monkeypatch.setenv("SESSIONSPEC_REDIS_PREFIX", f"other-{uuid.uuid4().hex}")
     with load_target(TARGET)(path) as storage:
         assert storage.list_sessions() == []  # another prefix: another store
