@@ -216,3 +216,21 @@ def test_a_member_repeated_anywhere_is_lossy_through_either_path(
     result = assert_same_outcome(repeated)
     assert isinstance(result, Decoded)
     assert result.lossy
+
+
+def test_every_session_after_an_odd_separator_is_still_proved() -> None:
+    """A file whose sessions are apart by ", " rather than ",\\n" is one JSON text all the same;
+    the proof must still reach the sessions after it (here one repeating a member: lossy)."""
+    sessions = [spec.SessionData(f"s{i}", START, START) for i in range(3)]
+    raw = encode(sessions)
+    first_break = raw.index(b"},\n    {") + 1
+    odd = raw[:first_break] + b", " + raw[first_break + 2 :]
+    last_id = raw.rindex(b'"id": ')
+    line_end = raw.index(b"\n", last_id)
+    repeated = odd.replace(
+        raw[last_id:line_end], raw[last_id:line_end] + b"\n      " + raw[last_id:line_end]
+    )
+    assert json.loads(repeated)  # still one JSON text
+    result = assert_same_outcome(repeated)
+    assert isinstance(result, Decoded)
+    assert result.lossy
