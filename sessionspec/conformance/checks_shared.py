@@ -113,6 +113,34 @@ def a_save_keeps_changes_it_did_not_make(ctx: CheckContext) -> None:
     )
 
 
+@check("B25")
+def a_change_of_the_same_size_is_kept(ctx: CheckContext) -> None:
+    """The other instance only touches a session, so the file keeps its size (a timestamp for
+    a timestamp of the same length); this one then changes another session and saves: the
+    touch stays. A file's size or stat is no proof that it is what this instance last saw
+    (SPEC.md §8.2): only its bytes are."""
+    _seeded(ctx, "x-base", session_id="x")
+    _seeded(ctx, "y-base", session_id="y")
+    one, two = ctx.open(), ctx.open()
+    touched = ctx.clock.advance(MS)
+    two.ensure_session("x")
+    seen = two.get_session("x")
+    ctx.require("B07", seen is not None and seen.last_accessed_at == to_millis(touched),
+                "ensure_session of a present session touches it")  # fmt: skip
+    two.flush()
+    ctx.clock.advance(MS)
+    one.add_turn("y", _turn(ctx, "y-one", 0))  # no read here: it would take the touch in
+    one.flush()
+    fresh = _fresh(ctx)
+    x, y = fresh.get_session("x"), fresh.get_session("y")
+    actual = (
+        None if x is None else x.last_accessed_at,
+        None if y is None else [t.prompt for t in y.turns],
+    )
+    expected = (to_millis(touched), ["y-base", "y-one"])
+    ctx.expect_equal(actual, expected, "a touch saved by one instance, then another's save")
+
+
 # -- B26 shared-deletes-stick -----------------------------------------------------------------
 
 
