@@ -22,7 +22,7 @@ lint: setup
 	$(BIN)/ruff check sessionspec tests adapters benchmarks examples
 	$(BIN)/ruff format --check sessionspec tests adapters benchmarks examples
 	$(BIN)/mypy
-	$(BIN)/mypy --strict adapters/node_install.py examples/backends/sqlite_storage.py examples/backends/redis_storage.py benchmarks/perf.py benchmarks/render.py benchmarks/shared_workload.py
+	$(BIN)/mypy --strict adapters/node_install.py examples/backends/sqlite_storage.py examples/backends/redis_storage.py benchmarks/perf.py benchmarks/render.py benchmarks/shared_workload.py benchmarks/sqlite_transactions.py
 
 # --dist loadgroup: tests/test_wheel.py shares one build and one install in one xdist group.
 test: lint

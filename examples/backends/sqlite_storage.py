@@ -24,8 +24,9 @@ Choices, and why:
   saves right after it: its base is what is committed, so each merge puts its one change on
   top of every other commit, and turns land in commit order (which the kit's
   ``processes_at_once_keep_every_shared_turn`` accepts). Measured against a write-behind queue
-  (10,000 ``add_turn`` on one instance, ext4): 221 us each with ``synchronous=FULL``, 52 us
-  with ``NORMAL``, 15 us all in one transaction (a queue's best case). A turn comes per model
+  (``python benchmarks/sqlite_transactions.py``: 10,000 ``add_turn`` on one instance, ext4,
+  2 cores): 221-265 us each with ``synchronous=FULL``, 52-74 us with ``NORMAL``, 15-21 us all
+  in one transaction (a queue's best case). A turn comes per model
   call, seconds apart, so 0.2 ms is noise, and a queue would bring back memory that lags the
   database, §8.2's merge, exit hooks (B33) and deferred failures (B22).
 - **WAL**: a read never waits for another process's write (B29) and, with nothing cached,
